@@ -1,0 +1,108 @@
+package audio
+
+import (
+	"math"
+	"sync"
+
+	"github.com/classcap/classcap/capture/media"
+)
+
+// FloorDBFS is the level reported for digital silence.
+const FloorDBFS = -120.0
+
+// Level is the level of one channel over one window, in dB relative to full
+// scale (a full-scale square wave has RMS 0 dBFS, a full-scale sine -3 dBFS).
+type Level struct {
+	PeakDBFS float64
+	RMSDBFS  float64
+}
+
+// Meter measures per-channel peak and RMS levels over consecutive 100 ms
+// windows. Write is called from the audio path; Levels may be called from
+// any goroutine.
+type Meter struct {
+	ch, window int // channels, frames per window
+
+	n     int       // frames in the current window
+	peak  []float32 // current window, per channel
+	sumSq []float64
+
+	mu   sync.Mutex
+	last []Level // last complete window; nil before the first
+}
+
+// NewMeter returns a meter for PCM with channels channels at rate Hz.
+// Values below 1 are taken as 1.
+func NewMeter(channels, rate int) *Meter {
+	channels = max(channels, 1)
+	return &Meter{
+		ch:     channels,
+		window: max(rate/10, 1),
+		peak:   make([]float32, channels),
+		sumSq:  make([]float64, channels),
+	}
+}
+
+// Write adds p to the measurement. p must have the meter's channel count;
+// extra channels are ignored, missing ones count as silence. Samples are
+// clamped to [-1, 1].
+func (m *Meter) Write(p media.PCM) {
+	if p.Channels <= 0 {
+		return
+	}
+	frames := p.Frames()
+	use := min(p.Channels, m.ch)
+	for f := range frames {
+		row := p.Samples[f*p.Channels : f*p.Channels+use]
+		for c, v := range row {
+			v = clamp1(v)
+			if v < 0 {
+				v = -v
+			}
+			if v > m.peak[c] {
+				m.peak[c] = v
+			}
+			m.sumSq[c] += float64(v) * float64(v)
+		}
+		m.n++
+		if m.n == m.window {
+			m.finish()
+		}
+	}
+}
+
+// finish publishes the current window and starts the next one.
+func (m *Meter) finish() {
+	m.mu.Lock()
+	if m.last == nil {
+		m.last = make([]Level, m.ch)
+	}
+	for c := range m.ch {
+		m.last[c] = Level{
+			PeakDBFS: toDBFS(float64(m.peak[c])),
+			RMSDBFS:  toDBFS(math.Sqrt(m.sumSq[c] / float64(m.n))),
+		}
+	}
+	m.mu.Unlock()
+	clear(m.peak)
+	clear(m.sumSq)
+	m.n = 0
+}
+
+// Levels returns a copy of the levels of the last complete window, one per
+// channel, or nil before the first window completes.
+func (m *Meter) Levels() []Level {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.last == nil {
+		return nil
+	}
+	return append([]Level(nil), m.last...)
+}
+
+func toDBFS(a float64) float64 {
+	if a <= 0 {
+		return FloorDBFS
+	}
+	return max(20*math.Log10(a), FloorDBFS)
+}
