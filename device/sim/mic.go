@@ -124,7 +124,8 @@ func (m *MicArray) pts(frame int64) time.Duration {
 // start with the one holding the current time. If sink falls more than
 // half a second behind, the blocks in between are skipped, as a real device
 // overruns, and the PTS jumps. The block's Samples are reused after sink
-// returns: sink must copy what it keeps. Run returns nil when ctx is done.
+// returns: sink must copy what it keeps. Run returns ctx.Err() when ctx
+// ends.
 func (m *MicArray) Run(ctx context.Context, sink func(media.PCM)) error {
 	epoch := m.cfg.Epoch
 	if epoch.IsZero() {
@@ -144,8 +145,8 @@ func (m *MicArray) Run(ctx context.Context, sink func(media.PCM)) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if ctx.Err() != nil {
-			return nil
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		due := m.pts(k * bf)
 		wait := due - time.Since(epoch)
@@ -153,7 +154,7 @@ func (m *MicArray) Run(ctx context.Context, sink func(media.PCM)) error {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
-				return nil
+				return ctx.Err()
 			case <-timer.C:
 			}
 		} else if -wait > micMaxLag {

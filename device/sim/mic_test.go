@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -178,8 +179,8 @@ func TestMicRunPacing(t *testing.T) {
 			cancel()
 		}
 	})
-	if err != nil {
-		t.Fatalf("Run: %v", err)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
 	if len(blocks) != 30 {
 		t.Fatalf("got %d blocks before the deadline, want 30", len(blocks))
@@ -214,8 +215,8 @@ func TestMicRunLateStartAndOverrun(t *testing.T) {
 			cancel()
 		}
 	})
-	if err != nil {
-		t.Fatalf("Run: %v", err)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v, want context.Canceled", err)
 	}
 	if len(pts) != 3 {
 		t.Fatalf("got %d blocks", len(pts))
