@@ -1,0 +1,58 @@
+# classcap: make help lists the targets.
+
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+# Cross compilers (Debian: gcc-aarch64-linux-gnu, g++-aarch64-linux-gnu,
+# gcc-arm-linux-gnueabihf, g++-arm-linux-gnueabihf). cgo is needed for the
+# bundled static openh264 and opus libraries of mediadevices.
+ARM64_ENV := CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++
+ARMV7_ENV := CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++
+
+# Fails listing every Go file that gofmt would change.
+GOFMT_CHECK = unformatted=$$(find . -name '*.go' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build test run bench lint build-arm64 build-armv7 clean
+
+help: ## list the targets
+	@echo "usage: make TARGET"
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
+
+deps: ## install the missing Debian packages for build and test (scripts/install-deps.sh)
+	scripts/install-deps.sh
+
+build: ## build bin/classcapd, bin/classcapctl and bin/classcap-hub
+	$(GOBUILD) -o bin/ ./cmd/...
+
+test: deps ## go vet, gofmt check, then every test with the race detector
+	$(GO) vet ./...
+	@$(GOFMT_CHECK)
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+run: deps build ## run the box daemon (simulated hardware) and the hub on this machine
+	scripts/run-local.sh
+
+bench: deps build ## print the benchmark figures (one "bench ..." line each)
+	scripts/bench.sh
+
+lint: ## gofmt -l, go vet, and staticcheck when it is installed
+	@$(GOFMT_CHECK)
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
+	else echo "staticcheck not installed: skipped (go install honnef.co/go/tools/cmd/staticcheck@latest)"; fi
+
+build-arm64: ## cross-build the binaries for 64-bit Raspberry Pi OS into bin/linux-arm64/
+	scripts/install-deps.sh cross
+	$(ARM64_ENV) $(GOBUILD) -o bin/linux-arm64/ ./cmd/...
+
+build-armv7: ## cross-build the binaries for 32-bit Raspberry Pi OS (armv7) into bin/linux-armv7/
+	scripts/install-deps.sh cross
+	$(ARMV7_ENV) $(GOBUILD) -o bin/linux-armv7/ ./cmd/...
+
+clean: ## remove bin/ (run/, the local lessons of make run, is kept)
+	rm -rf bin/
