@@ -140,6 +140,39 @@ func TestResampleBlockSizeInvariant(t *testing.T) {
 	}
 }
 
+func TestResampleMultichannelMatchesMono(t *testing.T) {
+	const rate, frames = 44100, 4410
+	a, b := sine(frames, 1, rate, 440, 0.5), sine(frames, 1, rate, 3000, 0.25)
+	st := media.PCM{Samples: make([]float32, 2*frames), Channels: 2, Rate: rate}
+	for i := range frames {
+		st.Samples[2*i], st.Samples[2*i+1] = a.Samples[i], b.Samples[i]
+	}
+	run := func(p media.PCM) []float32 {
+		r, err := NewResampler(rate, p.Channels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []float32
+		for _, blk := range blocks(p, 441) {
+			o, err := r.Process(blk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, o.Samples...)
+		}
+		return out
+	}
+	ma, mb, ms := run(a), run(b), run(st)
+	if len(ms) != 2*len(ma) {
+		t.Fatalf("stereo gave %d frames, mono %d", len(ms)/2, len(ma))
+	}
+	for i := range ma {
+		if d := max(math.Abs(float64(ms[2*i]-ma[i])), math.Abs(float64(ms[2*i+1]-mb[i]))); d > 1e-6 {
+			t.Fatalf("frame %d: stereo (%v, %v), mono (%v, %v)", i, ms[2*i], ms[2*i+1], ma[i], mb[i])
+		}
+	}
+}
+
 func TestResampleRejectsImages(t *testing.T) {
 	// A 7 kHz tone at 16 kHz has images at 9 and 23 kHz after naive
 	// upsampling; a linear interpolator leaves them about 20 dB down.

@@ -67,10 +67,10 @@ func NewResampler(inRate, channels int) (*Resampler, error) {
 	half := int(math.Ceil(resamplerZeros / (2 * fc)))
 	r.taps = 2 * half
 	r.table = make([]float32, r.up*r.taps)
+	coef := make([]float64, r.taps)
 	for p := range r.up {
 		row := r.table[p*r.taps : (p+1)*r.taps]
 		var sum float64
-		coef := make([]float64, r.taps)
 		for m := range r.taps {
 			// Distance in input frames from tap m to the output position.
 			tau := float64(p)/float64(r.up) + float64(half-1-m)
