@@ -1,70 +1,15 @@
 package segment
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/mediatest"
 )
-
-// testStream makes an H.264 stream with ffmpeg (one slice per picture, no
-// B-frames, an IDR every gop pictures) and splits it into access units.
-func testStream(t *testing.T, seconds, fps, gop int) ([]media.AccessUnit, media.VideoParams) {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "v.h264")
-	cmd := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-		fmt.Sprintf("testsrc2=size=320x240:rate=%d", fps), "-t", strconv.Itoa(seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", strconv.Itoa(gop),
-		"-x264-params", "keyint_min="+strconv.Itoa(gop)+":scenecut=0:threads=1", "-f", "h264", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, b)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nalus h264.AnnexB
-	if err := nalus.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
-	var aus []media.AccessUnit
-	var cur [][]byte
-	var vp media.VideoParams
-	for _, n := range nalus {
-		typ := h264.NALUType(n[0] & 0x1f)
-		switch typ {
-		case h264.NALUTypeSPS:
-			vp.SPS = n
-		case h264.NALUTypePPS:
-			vp.PPS = n
-		}
-		cur = append(cur, n)
-		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
-			i := len(aus)
-			aus = append(aus, media.AccessUnit{NALUs: cur, IDR: typ == h264.NALUTypeIDR,
-				PTS: time.Duration(i) * time.Second / time.Duration(fps)})
-			cur = nil
-		}
-	}
-	if len(vp.SPS) == 0 || len(aus) != seconds*fps {
-		t.Fatalf("test stream: %d access units, sps %d bytes", len(aus), len(vp.SPS))
-	}
-	return aus, vp
-}
-
-// silentOpus is a valid 20 ms mono Opus packet (TOC only: the decoder
-// conceals it as silence).
-var silentOpus = []byte{0xf8}
 
 // feed interleaves video and audio as capture would deliver them, starting
 // audio at offset relative to video.
@@ -74,7 +19,7 @@ func feed(t *testing.T, w *Writer, aus []media.AccessUnit, base time.Duration) {
 	a := time.Duration(0)
 	for _, au := range aus {
 		for a+20*time.Millisecond <= au.PTS {
-			if err := w.WriteAudio(media.AudioPacket{Data: silentOpus, PTS: base + a, Samples: 960, Channels: 1}); err != nil {
+			if err := w.WriteAudio(media.AudioPacket{Data: mediatest.SilentOpus, PTS: base + a, Samples: 960, Channels: 1}); err != nil {
 				t.Fatal(err)
 			}
 			a += 20 * time.Millisecond
@@ -85,68 +30,15 @@ func feed(t *testing.T, w *Writer, aus []media.AccessUnit, base time.Duration) {
 		}
 	}
 	for a+20*time.Millisecond <= end {
-		if err := w.WriteAudio(media.AudioPacket{Data: silentOpus, PTS: base + a, Samples: 960, Channels: 1}); err != nil {
+		if err := w.WriteAudio(media.AudioPacket{Data: mediatest.SilentOpus, PTS: base + a, Samples: 960, Channels: 1}); err != nil {
 			t.Fatal(err)
 		}
 		a += 20 * time.Millisecond
 	}
 }
 
-func probeDurations(t *testing.T, file string) (video, audio float64) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration",
-		"-of", "csv=p=0", file).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", file, err, out)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, ",")
-		if len(f) != 2 {
-			continue
-		}
-		d, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "video":
-			video = d
-		case "audio":
-			audio = d
-		}
-	}
-	return
-}
-
-func decodeClean(t *testing.T, file string) {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("ffmpeg decode %s: %v\n%s", file, err, out)
-	}
-}
-
-func concat(t *testing.T, dir string) string {
-	t.Helper()
-	names, _ := filepath.Glob(filepath.Join(dir, "seg_*.m4s"))
-	sort.Strings(names)
-	b, err := os.ReadFile(filepath.Join(dir, InitName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		s, err := os.ReadFile(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = append(b, s...)
-	}
-	out := filepath.Join(t.TempDir(), "all.mp4")
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestWriterSegmentsAtKeyframes(t *testing.T) {
-	aus, vp := testStream(t, 10, 30, 30)
+	aus, vp := mediatest.H264(t, 10, 30, 30)
 	dir := t.TempDir()
 	var infos []Info
 	w, err := New(Config{Dir: dir, SegmentDuration: 2 * time.Second, Video: vp, AudioChannels: 1,
@@ -195,16 +87,16 @@ func TestWriterSegmentsAtKeyframes(t *testing.T) {
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, "*"+PartSuffix)); len(leftovers) > 0 {
 		t.Fatalf("part files left: %v", leftovers)
 	}
-	all := concat(t, dir)
-	decodeClean(t, all)
-	v, a := probeDurations(t, all)
+	all := mediatest.Concat(t, dir)
+	mediatest.DecodeClean(t, all)
+	v, a := mediatest.Durations(t, all)
 	if v < 9.9 || v > 10.1 || a < 9.9 || a > 10.1 {
 		t.Fatalf("durations video %.3f audio %.3f, want 10 s", v, a)
 	}
 }
 
 func TestWriterFlushesFragmentsToDisk(t *testing.T) {
-	aus, vp := testStream(t, 3, 30, 90)
+	aus, vp := mediatest.H264(t, 3, 30, 90)
 	dir := t.TempDir()
 	w, err := New(Config{Dir: dir, SegmentDuration: 10 * time.Second, FlushInterval: 500 * time.Millisecond, Video: vp})
 	if err != nil {
@@ -229,7 +121,7 @@ func TestWriterFlushesFragmentsToDisk(t *testing.T) {
 }
 
 func TestRepairTruncatesTornTail(t *testing.T) {
-	aus, vp := testStream(t, 4, 30, 30)
+	aus, vp := mediatest.H264(t, 4, 30, 30)
 	for _, cut := range []int{1, 7, 100, 5000, -1} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			dir := t.TempDir()
@@ -265,7 +157,7 @@ func TestRepairTruncatesTornTail(t *testing.T) {
 			if !sum.StartsIDR {
 				t.Fatal("repaired segment does not start at an IDR")
 			}
-			decodeClean(t, concat(t, dir))
+			mediatest.DecodeClean(t, mediatest.Concat(t, dir))
 		})
 	}
 }
@@ -283,7 +175,7 @@ func TestRepairRemovesEmpty(t *testing.T) {
 }
 
 func TestContinueAfterPosition(t *testing.T) {
-	aus, vp := testStream(t, 4, 30, 30)
+	aus, vp := mediatest.H264(t, 4, 30, 30)
 	dir := t.TempDir()
 	var infos []Info
 	on := func(i Info) error { infos = append(infos, i); return nil }
@@ -304,9 +196,9 @@ func TestContinueAfterPosition(t *testing.T) {
 	if infos[2].Start != infos[1].Start+infos[1].Duration {
 		t.Fatalf("continued segment starts at %v, previous ended %v", infos[2].Start, infos[1].Start+infos[1].Duration)
 	}
-	all := concat(t, dir)
-	decodeClean(t, all)
-	if v, a := probeDurations(t, all); v < 7.9 || a < 7.9 {
+	all := mediatest.Concat(t, dir)
+	mediatest.DecodeClean(t, all)
+	if v, a := mediatest.Durations(t, all); v < 7.9 || a < 7.9 {
 		t.Fatalf("durations video %.3f audio %.3f, want 8 s", v, a)
 	}
 }

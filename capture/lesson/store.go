@@ -1,0 +1,441 @@
+package lesson
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/classcap/classcap/capture/durable"
+	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/segment"
+)
+
+// Store is the folder of lessons.
+type Store struct {
+	root string
+	log  *slog.Logger
+}
+
+// NewStore opens (creating it if needed) the lesson folder root.
+func NewStore(root string, log *slog.Logger) (*Store, error) {
+	if err := durable.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("lesson store: %w", err)
+	}
+	return &Store{root: root, log: log}, nil
+}
+
+// Root returns the store's folder.
+func (s *Store) Root() string { return s.root }
+
+// Dir returns the folder of lesson id.
+func (s *Store) Dir(id string) string { return filepath.Join(s.root, id) }
+
+// IDs returns the ids of the lesson folders on disk, oldest first.
+func (s *Store) IDs() ([]string, error) {
+	ents, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("list lessons: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && ValidID(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// NextNumber returns a lesson number above every lesson on disk and above
+// floor (the catalog's counter, which also remembers deleted lessons).
+func (s *Store) NextNumber(floor int) (int, error) {
+	ids, err := s.IDs()
+	if err != nil {
+		return 0, err
+	}
+	n := floor
+	for _, id := range ids {
+		if k, ok := NumberOf(id); ok && k >= n {
+			n = k + 1
+		}
+	}
+	return max(n, 1), nil
+}
+
+// Load reads lesson.json of lesson id.
+func (s *Store) Load(id string) (Meta, error) {
+	if !ValidID(id) {
+		return Meta{}, fmt.Errorf("lesson %q: %w", id, ErrNotFound)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(id), MetaName))
+	if errors.Is(err, os.ErrNotExist) {
+		return Meta{}, fmt.Errorf("lesson %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Meta{}, fmt.Errorf("lesson %s: %w", id, err)
+	}
+	m, err := ParseMeta(b)
+	if err != nil {
+		return Meta{}, fmt.Errorf("lesson %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// List returns every lesson whose lesson.json reads, oldest first. Folders
+// that do not read are logged and skipped.
+func (s *Store) List() ([]Meta, error) {
+	ids, err := s.IDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []Meta
+	for _, id := range ids {
+		m, err := s.Load(id)
+		if err != nil {
+			s.log.Warn("skipping unreadable lesson", "lesson", id, "err", err)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (s *Store) save(m Meta) error {
+	dir := s.Dir(m.ID)
+	if err := durable.WriteFile(filepath.Join(dir, PlaylistName), m.Playlist(), 0o644); err != nil {
+		return err
+	}
+	return durable.WriteFile(filepath.Join(dir, MetaName), m.Encode(), 0o644)
+}
+
+// WriterConfig sets up the media of a recording.
+type WriterConfig struct {
+	SegmentDuration time.Duration
+	Video           media.VideoParams
+	AudioChannels   int
+	// OnSegment is called after each segment is durably recorded in
+	// lesson.json (the catalog hooks in here).
+	OnSegment func(Meta, Segment)
+	// Now reports the current clock (boot time, wall time when synced).
+	Now func() Clock
+}
+
+// Recording is a lesson being recorded. One goroutine owns it.
+type Recording struct {
+	store *Store
+	meta  Meta
+	w     *segment.Writer
+	cfg   WriterConfig
+}
+
+// Create starts a new lesson described by m (ID, Number, Device,
+// Visibility, StartedBy, Video, Audio set by the caller).
+func (s *Store) Create(m Meta, cfg WriterConfig) (*Recording, error) {
+	if !ValidID(m.ID) {
+		return nil, fmt.Errorf("create lesson: bad id %q", m.ID)
+	}
+	dir := s.Dir(m.ID)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create lesson: %w", err)
+	}
+	if err := durable.SyncDir(s.root); err != nil {
+		return nil, err
+	}
+	m.V = 1
+	m.State = StateRecording
+	m.SegmentDuration = cfg.SegmentDuration.Seconds()
+	now := cfg.Now()
+	m.Start = now
+	m.Segments = []Segment{}
+	m.Gaps = []Gap{}
+	m.Runs = []Run{{Start: now}}
+	if err := s.save(m); err != nil {
+		return nil, err
+	}
+	return s.open(m, cfg, segment.Position{}, false)
+}
+
+func (s *Store) open(m Meta, cfg WriterConfig, pos segment.Position, disc bool) (*Recording, error) {
+	r := &Recording{store: s, meta: m, cfg: cfg}
+	w, err := segment.New(segment.Config{
+		Dir:             s.Dir(m.ID),
+		SegmentDuration: cfg.SegmentDuration,
+		Video:           cfg.Video,
+		AudioChannels:   cfg.AudioChannels,
+		Start:           pos,
+		Discontinuity:   disc,
+		OnSegment:       r.segmentClosed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lesson %s: %w", m.ID, err)
+	}
+	r.w = w
+	return r, nil
+}
+
+// Meta returns the lesson's record as of the last closed segment.
+func (r *Recording) Meta() Meta { return r.meta }
+
+// Started reports whether the first picture has been taken.
+func (r *Recording) Started() bool { return r.w.Started() }
+
+// WriteVideo adds an access unit (see segment.Writer.WriteVideo).
+func (r *Recording) WriteVideo(au media.AccessUnit) error { return r.w.WriteVideo(au) }
+
+// WriteAudio adds an Opus packet.
+func (r *Recording) WriteAudio(p media.AudioPacket) error { return r.w.WriteAudio(p) }
+
+// MediaDuration returns the media time recorded into closed segments.
+func (r *Recording) MediaDuration() time.Duration {
+	return time.Duration(r.meta.Duration * float64(time.Second))
+}
+
+func (r *Recording) segmentClosed(info segment.Info) error {
+	seg := Segment{
+		Number:        info.Number,
+		Name:          info.Name,
+		Start:         info.Start.Seconds(),
+		Duration:      info.Duration.Seconds(),
+		Bytes:         info.Bytes,
+		SHA256:        info.SHA256,
+		Discontinuity: info.Discontinuity,
+	}
+	r.meta.addSegment(seg)
+	if r.meta.Start.Wall == nil {
+		r.meta.Start.Wall = backdate(r.meta.Start, r.cfg.Now())
+	}
+	if err := r.store.save(r.meta); err != nil {
+		return err
+	}
+	if r.cfg.OnSegment != nil {
+		r.cfg.OnSegment(r.meta, seg)
+	}
+	return nil
+}
+
+// backdate gives the wall time of an earlier moment start once the clock
+// is synchronised in now, when both are in the same boot.
+func backdate(start, now Clock) *time.Time {
+	if now.Wall == nil || start.BootID == "" || start.BootID != now.BootID {
+		return nil
+	}
+	t := now.Wall.Add(-time.Duration((now.BootTime - start.BootTime) * float64(time.Second)))
+	return &t
+}
+
+func (m *Meta) addSegment(s Segment) {
+	m.Segments = append(m.Segments, s)
+	m.Duration = s.Start + s.Duration
+	m.Bytes += s.Bytes
+}
+
+// Close ends the lesson: everything pending is written, the playlist becomes
+// VOD with ENDLIST, and lesson.json says how it stopped.
+func (r *Recording) Close(stop Stop) (Meta, error) {
+	err := r.w.Close()
+	stop.At = r.cfg.Now()
+	r.meta.Stop = &stop
+	r.meta.State = StateComplete
+	if serr := r.store.save(r.meta); err == nil {
+		err = serr
+	}
+	return r.meta, err
+}
+
+// Abandon stops writing without ending the lesson, as a crash would: the
+// lesson stays open and is continued or closed by Recover. Media already
+// handed over is written first.
+func (r *Recording) Abandon() (Meta, error) {
+	err := r.w.Close()
+	return r.meta, err
+}
+
+// Recovered is what Recover found.
+type Recovered struct {
+	Meta     Meta
+	Position segment.Position
+	Repaired []string // segment files that were repaired or added
+	// Gap is the time between the last media written and now, when it
+	// can be measured (same boot or synchronised wall clocks), else -1.
+	Gap time.Duration
+}
+
+// Recover makes an open lesson consistent after a crash: .part segments are
+// truncated to their last complete fragment and closed, segments on disk
+// that lesson.json lacks are added, and the playlist is rewritten. The
+// lesson stays open; call Resume to continue it or Finish to close it.
+func (s *Store) Recover(id string, now Clock) (Recovered, error) {
+	m, err := s.Load(id)
+	if err != nil {
+		return Recovered{}, err
+	}
+	dir := s.Dir(id)
+	rec := Recovered{Gap: -1}
+	// Temporary files of durable writes never hold the only copy.
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*"+durable.TempSuffix))
+	for _, t := range tmps {
+		os.Remove(t)
+	}
+	known := map[int]bool{}
+	for _, seg := range m.Segments {
+		known[seg.Number] = true
+	}
+	parts, _ := filepath.Glob(filepath.Join(dir, "seg_*.m4s"+segment.PartSuffix))
+	for _, p := range parts {
+		info, _, err := segment.Repair(p)
+		if errors.Is(err, segment.ErrEmpty) {
+			s.log.Info("removed empty segment", "lesson", id, "file", filepath.Base(p))
+			continue
+		}
+		if err != nil {
+			// Keep the bytes for a person to look at; never delete media.
+			s.log.Error("cannot repair segment", "lesson", id, "file", p, "err", err)
+			os.Rename(p, p+".bad")
+			continue
+		}
+		rec.Repaired = append(rec.Repaired, info.Name)
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "seg_*.m4s"))
+	sort.Strings(names)
+	var lastSum segment.Summary
+	lastNum := 0
+	for _, p := range names {
+		n, ok := segment.ParseName(filepath.Base(p))
+		if !ok {
+			continue
+		}
+		if known[n] && n < m.lastNumber() {
+			continue
+		}
+		info, sum, err := segment.InfoFromFile(p)
+		if err != nil {
+			s.log.Error("unreadable segment", "lesson", id, "file", p, "err", err)
+			continue
+		}
+		if !known[n] {
+			if len(m.Segments) > 0 && n < m.lastNumber() {
+				s.log.Warn("segment out of order ignored", "lesson", id, "file", p)
+				continue
+			}
+			info.Discontinuity = m.startsRun(info.Start.Seconds())
+			m.addSegment(Segment{Number: n, Name: info.Name, Start: info.Start.Seconds(),
+				Duration: info.Duration.Seconds(), Bytes: info.Bytes, SHA256: info.SHA256,
+				Discontinuity: info.Discontinuity})
+			if !contains(rec.Repaired, info.Name) {
+				rec.Repaired = append(rec.Repaired, info.Name)
+			}
+		}
+		lastSum, lastNum = sum, n
+	}
+	if lastNum > 0 {
+		rec.Position = segment.PositionAfter(lastNum, lastSum)
+	}
+	rec.Gap = m.gapUntil(now)
+	rec.Meta = m
+	if err := s.save(m); err != nil {
+		return Recovered{}, err
+	}
+	return rec, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Meta) lastNumber() int {
+	if len(m.Segments) == 0 {
+		return 0
+	}
+	return m.Segments[len(m.Segments)-1].Number
+}
+
+// startsRun reports whether a segment starting at media time start is the
+// first of a continued run (it follows a gap).
+func (m *Meta) startsRun(start float64) bool {
+	if len(m.Runs) < 2 {
+		return false
+	}
+	d := start - m.Runs[len(m.Runs)-1].MediaStart
+	return d > -0.001 && d < 0.001
+}
+
+// gapUntil estimates how long ago the last media was captured.
+func (m *Meta) gapUntil(now Clock) time.Duration {
+	if len(m.Runs) == 0 {
+		return -1
+	}
+	run := m.Runs[len(m.Runs)-1]
+	endBoot := run.Start.BootTime + (m.Duration - run.MediaStart)
+	switch {
+	case run.Start.BootID != "" && run.Start.BootID == now.BootID:
+		return max(0, time.Duration((now.BootTime-endBoot)*float64(time.Second)))
+	case run.Start.Wall != nil && now.Wall != nil:
+		end := run.Start.Wall.Add(time.Duration((m.Duration - run.MediaStart) * float64(time.Second)))
+		return max(0, now.Wall.Sub(end))
+	}
+	return -1
+}
+
+// Resume continues a recovered lesson with a discontinuity and a gap entry.
+func (s *Store) Resume(rec Recovered, reason string, cfg WriterConfig) (*Recording, error) {
+	m := rec.Meta
+	now := cfg.Now()
+	gap := -1.0
+	if rec.Gap >= 0 {
+		gap = rec.Gap.Seconds()
+	}
+	m.Gaps = append(m.Gaps, Gap{At: m.Duration, Duration: gap, Reason: reason})
+	m.Runs = append(m.Runs, Run{Start: now, MediaStart: rec.Position.End().Seconds()})
+	if err := s.save(m); err != nil {
+		return nil, err
+	}
+	return s.open(m, cfg, rec.Position, len(m.Segments) > 0)
+}
+
+// Finish closes a recovered lesson without continuing it.
+func (s *Store) Finish(rec Recovered, stop Stop) (Meta, error) {
+	m := rec.Meta
+	m.State = StateComplete
+	m.Stop = &stop
+	return m, s.save(m)
+}
+
+// Export writes the lesson as one MP4 file (init.mp4 and every closed
+// segment in order) to w.
+func (s *Store) Export(id string, w io.Writer) error {
+	m, err := s.Load(id)
+	if err != nil {
+		return err
+	}
+	dir := s.Dir(id)
+	files := []string{segment.InitName}
+	for _, seg := range m.Segments {
+		files = append(files, seg.Name)
+	}
+	for _, name := range files {
+		if strings.ContainsAny(name, "/\\") {
+			return fmt.Errorf("export %s: bad file name %q", id, name)
+		}
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("export %s: %w", id, err)
+		}
+		_, err = io.Copy(w, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("export %s: %w", id, err)
+		}
+	}
+	return nil
+}
