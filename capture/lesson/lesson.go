@@ -95,6 +95,10 @@ type Video struct {
 	Width   int    `json:"width"`
 	Height  int    `json:"height"`
 	Encoder string `json:"encoder"`
+	// SPS and PPS of the stream in init.mp4: a lesson continued after a
+	// restart must have the same.
+	SPS []byte `json:"sps,omitempty"`
+	PPS []byte `json:"pps,omitempty"`
 }
 
 // Audio describes the audio track.

@@ -1,0 +1,294 @@
+// Package pipeline runs the capture side of the box: the camera into the
+// encoder (or straight through, for a camera that delivers H.264), the
+// microphone array through resampling, metering and mixdown into Opus, and
+// both into the stream that the recorder and live viewers read. Each stream
+// is encoded exactly once.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/classcap/classcap/capture/audio"
+	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/videoenc"
+)
+
+// RawCamera delivers uncompressed pictures. The picture may be reused once
+// sink returns.
+type RawCamera interface {
+	Run(ctx context.Context, sink func(media.RawFrame)) error
+}
+
+// H264Camera delivers H.264 access units, passed through untouched.
+type H264Camera interface {
+	Run(ctx context.Context, sink func(media.AccessUnit)) error
+}
+
+// Microphone delivers PCM blocks; the samples may be reused once sink
+// returns.
+type Microphone interface {
+	Run(ctx context.Context, sink func(media.PCM)) error
+	Format() (channels, rate int)
+}
+
+// Output takes the encoded media (the stream).
+type Output interface {
+	WriteVideo(media.AccessUnit)
+	WriteAudio(media.AudioPacket)
+}
+
+// Video is a source of access units: a camera with its encoder.
+type Video struct {
+	name string
+	run  func(ctx context.Context, sink func(media.AccessUnit)) error
+	// forceKeyframe asks for an IDR on the next picture; nil when the
+	// camera encodes by itself.
+	forceKeyframe func()
+}
+
+// Passthrough wraps a camera that delivers H.264.
+func Passthrough(cam H264Camera) *Video {
+	return &Video{name: "passthrough", run: cam.Run}
+}
+
+// Encoded wraps a raw camera with the software H.264 encoder. The encoder is
+// created on the first picture, when the size is known.
+func Encoded(cam RawCamera, cfg videoenc.Config) *Video {
+	v := &Video{name: "openh264"}
+	var mu sync.Mutex
+	var enc *videoenc.Encoder
+	var pendingIDR atomic.Bool
+	v.forceKeyframe = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if enc != nil {
+			enc.ForceKeyframe()
+		} else {
+			pendingIDR.Store(true)
+		}
+	}
+	v.run = func(ctx context.Context, sink func(media.AccessUnit)) error {
+		defer func() {
+			mu.Lock()
+			if enc != nil {
+				enc.Close()
+				enc = nil
+			}
+			mu.Unlock()
+		}()
+		var encErr error
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		err := cam.Run(ctx, func(f media.RawFrame) {
+			mu.Lock()
+			if enc == nil {
+				c := cfg
+				c.Width, c.Height = f.Image.Rect.Dx(), f.Image.Rect.Dy()
+				e, err := videoenc.New(c)
+				if err != nil {
+					mu.Unlock()
+					encErr = err
+					cancel()
+					return
+				}
+				enc = e
+			}
+			e := enc
+			mu.Unlock()
+			if pendingIDR.Swap(false) {
+				e.ForceKeyframe()
+			}
+			au, err := e.Encode(f)
+			if err != nil {
+				encErr = err
+				cancel()
+				return
+			}
+			sink(au)
+		})
+		if encErr != nil {
+			return fmt.Errorf("encode: %w", encErr)
+		}
+		return err
+	}
+	return v
+}
+
+// Name is the encoder in use ("passthrough" or the encoder's name).
+func (v *Video) Name() string { return v.name }
+
+// Config sets up a pipeline.
+type Config struct {
+	AudioChannels   int // Opus output: 1 or 2
+	AudioBitrateBps int
+	AudioComplexity int
+}
+
+// Pipeline runs a camera and a microphone into an output.
+type Pipeline struct {
+	cfg   Config
+	video *Video
+	mic   Microphone
+	out   Output
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	levels []audio.Level
+	videoN atomic.Uint64
+	audioN atomic.Uint64
+	errs   map[string]string
+}
+
+// New returns a pipeline.
+func New(cfg Config, video *Video, mic Microphone, out Output, log *slog.Logger) *Pipeline {
+	if cfg.AudioChannels <= 0 {
+		cfg.AudioChannels = 1
+	}
+	return &Pipeline{cfg: cfg, video: video, mic: mic, out: out, log: log, errs: map[string]string{}}
+}
+
+// ForceKeyframe asks the encoder for an IDR on the next picture and reports
+// whether it can (a passthrough camera cannot be asked).
+func (p *Pipeline) ForceKeyframe() bool {
+	if p.video.forceKeyframe == nil {
+		return false
+	}
+	p.video.forceKeyframe()
+	return true
+}
+
+// Encoder names the video encoder.
+func (p *Pipeline) Encoder() string { return p.video.Name() }
+
+// Levels returns the microphone levels per input channel over the last
+// 100 ms.
+func (p *Pipeline) Levels() []audio.Level {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]audio.Level(nil), p.levels...)
+}
+
+// Counts returns how many access units and audio packets were produced.
+func (p *Pipeline) Counts() (video, audio uint64) { return p.videoN.Load(), p.audioN.Load() }
+
+// Faults returns the current fault of each part ("camera", "microphone")
+// that has one.
+func (p *Pipeline) Faults() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]string, len(p.errs))
+	for k, v := range p.errs {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *Pipeline) setFault(part string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		delete(p.errs, part)
+	} else {
+		p.errs[part] = err.Error()
+	}
+}
+
+// Run runs both halves until ctx ends. A part that fails is restarted after
+// a pause (a device may come back); its fault shows in Faults meanwhile.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		p.keepRunning(ctx, "camera", func(ctx context.Context) error {
+			return p.video.run(ctx, func(au media.AccessUnit) {
+				p.videoN.Add(1)
+				p.setFault("camera", nil)
+				p.out.WriteVideo(au)
+			})
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		p.keepRunning(ctx, "microphone", p.runAudio)
+	}()
+	wg.Wait()
+	return ctx.Err()
+}
+
+func (p *Pipeline) keepRunning(ctx context.Context, part string, run func(context.Context) error) {
+	backoff := 500 * time.Millisecond
+	for {
+		err := run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		p.log.Error("capture failed; retrying", "part", part, "err", err, "retry_in", backoff)
+		p.setFault(part, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (p *Pipeline) runAudio(ctx context.Context) error {
+	channels, rate := p.mic.Format()
+	enc, err := audio.NewEncoder(audio.EncoderConfig{
+		Channels: p.cfg.AudioChannels, BitrateBps: p.cfg.AudioBitrateBps, Complexity: p.cfg.AudioComplexity})
+	if err != nil {
+		return fmt.Errorf("opus: %w", err)
+	}
+	defer enc.Close()
+	var rs *audio.Resampler
+	if rate != media.AudioRate {
+		if rs, err = audio.NewResampler(rate, channels); err != nil {
+			return fmt.Errorf("resample %d Hz: %w", rate, err)
+		}
+	}
+	meter := audio.NewMeter(channels, rate)
+	mixer := &audio.Mixer{Channels: p.cfg.AudioChannels}
+	emit := func(pkt media.AudioPacket) {
+		p.audioN.Add(1)
+		p.out.WriteAudio(pkt)
+	}
+	var procErr error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err = p.mic.Run(ctx, func(pcm media.PCM) {
+		meter.Write(pcm)
+		if l := meter.Levels(); l != nil {
+			p.mu.Lock()
+			p.levels = l
+			p.mu.Unlock()
+		}
+		p.setFault("microphone", nil)
+		if rs != nil {
+			var err error
+			if pcm, err = rs.Process(pcm); err != nil {
+				procErr = err
+				cancel()
+				return
+			}
+		}
+		if err := enc.Write(mixer.Mix(pcm), emit); err != nil {
+			procErr = err
+			cancel()
+		}
+	})
+	if procErr != nil {
+		return procErr
+	}
+	return err
+}

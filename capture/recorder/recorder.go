@@ -1,0 +1,641 @@
+// Package recorder is the box's one recording state machine (idle,
+// recording, stopping, error). Every request to record — the button, the
+// local CLI, and the hub — goes through its single command channel, and one
+// goroutine owns the lesson being written.
+//
+// A lesson starts at once: on a start the encoder is asked for a keyframe
+// (the next picture), or, for a camera that encodes by itself, the lesson
+// begins with the pictures since the last keyframe, kept for this purpose.
+// After a crash, the lesson that was open is repaired and continued with a
+// discontinuity and a gap entry.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/classcap/classcap/capture/catalog"
+	"github.com/classcap/classcap/capture/h264"
+	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/segment"
+	"github.com/classcap/classcap/device/button"
+	"github.com/classcap/classcap/device/led"
+)
+
+// States of the recorder.
+const (
+	StateIdle      = "idle"
+	StateRecording = "recording"
+	StateStopping  = "stopping"
+	StateError     = "error"
+)
+
+// Errors a start or stop can be refused with.
+var (
+	ErrDiskLow      = errors.New("not enough free disk space")
+	ErrNotRecording = errors.New("not recording")
+	ErrRecording    = errors.New("already recording")
+	ErrNoVideo      = errors.New("no picture from the camera")
+	ErrBadRequest   = errors.New("bad request")
+)
+
+// Config is the recorder's settings.
+type Config struct {
+	Device            string
+	SegmentDuration   time.Duration
+	DefaultVisibility string
+	MinFreeBytes      uint64 // refuse to start below this
+	StopFreeBytes     uint64 // stop a lesson (cleanly) below this
+	AudioChannels     int
+	AudioBitrateBps   int
+	// FirstFrameTimeout bounds how long a start waits for a picture.
+	FirstFrameTimeout time.Duration
+	// ResumeAfterCrash continues a lesson a crash left open.
+	ResumeAfterCrash bool
+}
+
+// Input is the media the recorder reads (a lossless stream reader).
+type Input struct {
+	Video <-chan media.AccessUnit
+	Audio <-chan media.AudioPacket
+}
+
+// Deps are the recorder's collaborators.
+type Deps struct {
+	Store   *lesson.Store
+	Catalog *catalog.Catalog
+	Input   Input
+	// ForceKeyframe asks the encoder for an IDR; false when it cannot.
+	ForceKeyframe func() bool
+	// Encoder names the video encoder, for lesson.json.
+	Encoder string
+	// ShowLED shows a pattern on the status LED.
+	ShowLED func(led.Pattern)
+	// FreeBytes reports the free space where lessons are written.
+	FreeBytes func() (uint64, error)
+	// Now reports the box's clocks.
+	Now func() lesson.Clock
+	Log *slog.Logger
+}
+
+// StartRequest asks for a recording.
+type StartRequest struct {
+	By         string // "button", "cli", "hub:<user>", ...
+	Visibility string // empty: the configured default
+}
+
+// StartResult says how a start went.
+type StartResult struct {
+	LessonID string
+	// FirstFrameLatency is the time from the request to the lesson's first
+	// picture being taken.
+	FirstFrameLatency time.Duration
+}
+
+// StopRequest asks to end the recording.
+type StopRequest struct {
+	By     string
+	Reason string
+}
+
+// Status is a snapshot of the recorder.
+type Status struct {
+	State             string  `json:"state"`
+	Reason            string  `json:"reason,omitempty"` // why it is in error
+	Lesson            string  `json:"lesson,omitempty"`
+	StartedBy         string  `json:"started_by,omitempty"`
+	Visibility        string  `json:"visibility,omitempty"`
+	Recorded          float64 `json:"recorded_seconds"` // media in closed segments
+	Segments          int     `json:"segments"`
+	LastLesson        string  `json:"last_lesson,omitempty"`
+	FirstFrameLatency float64 `json:"first_frame_latency_ms,omitempty"`
+	Resumed           bool    `json:"resumed,omitempty"` // continued after a crash
+	Heartbeat         int64   `json:"-"`                 // advances while the loop runs
+}
+
+type command struct {
+	start *StartRequest
+	stop  *StopRequest
+	press *button.Event
+	// abandon leaves the lesson open and ends Run, as a crash would (tests).
+	abandon bool
+	reply   chan reply
+}
+
+type reply struct {
+	start StartResult
+	meta  lesson.Meta
+	err   error
+}
+
+// Recorder is the state machine.
+type Recorder struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	cmds chan command
+	snap chan Status
+
+	// Owned by Run's goroutine.
+	state      string
+	reason     string
+	rec        *lesson.Recording
+	pending    *pendingStart // a start waiting for its first picture
+	resume     *lesson.Recovered
+	gop        []media.AccessUnit // since the last IDR, while idle
+	audioBuf   []media.AudioPacket
+	status     Status
+	heartbeat  int64
+	lastLesson string
+}
+
+type pendingStart struct {
+	req       StartRequest
+	at        time.Time
+	reply     chan reply // nil for a start nobody waits on (resume, button)
+	usedCache bool
+	keyAsked  time.Duration // PTS after which the forced IDR may come
+}
+
+// New returns a recorder.
+func New(cfg Config, deps Deps) *Recorder {
+	if cfg.SegmentDuration <= 0 {
+		cfg.SegmentDuration = 4 * time.Second
+	}
+	if cfg.FirstFrameTimeout <= 0 {
+		cfg.FirstFrameTimeout = 5 * time.Second
+	}
+	if cfg.DefaultVisibility == "" {
+		cfg.DefaultVisibility = lesson.VisibilityPrivate
+	}
+	if cfg.AudioChannels <= 0 {
+		cfg.AudioChannels = 1
+	}
+	if deps.ShowLED == nil {
+		deps.ShowLED = func(led.Pattern) {}
+	}
+	if deps.ForceKeyframe == nil {
+		deps.ForceKeyframe = func() bool { return false }
+	}
+	r := &Recorder{cfg: cfg, deps: deps, log: deps.Log, cmds: make(chan command), snap: make(chan Status, 1), state: StateIdle}
+	r.snap <- Status{State: StateIdle}
+	return r
+}
+
+// Start asks for a recording and waits until its first picture is taken.
+func (r *Recorder) Start(ctx context.Context, req StartRequest) (StartResult, error) {
+	rep, err := r.do(ctx, command{start: &req})
+	return rep.start, err
+}
+
+// Stop ends the recording and returns the finished lesson.
+func (r *Recorder) Stop(ctx context.Context, req StopRequest) (lesson.Meta, error) {
+	rep, err := r.do(ctx, command{stop: &req})
+	return rep.meta, err
+}
+
+// Button hands a button gesture to the recorder: a tap starts or stops.
+func (r *Recorder) Button(ctx context.Context, ev button.Event) error {
+	_, err := r.do(ctx, command{press: &ev})
+	return err
+}
+
+func (r *Recorder) do(ctx context.Context, c command) (reply, error) {
+	c.reply = make(chan reply, 1)
+	select {
+	case r.cmds <- c:
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	}
+	select {
+	case rep := <-c.reply:
+		return rep, rep.err
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	}
+}
+
+// Status returns the latest snapshot.
+func (r *Recorder) Status() Status {
+	s := <-r.snap
+	r.snap <- s
+	return s
+}
+
+func (r *Recorder) publish() {
+	s := Status{State: r.state, Reason: r.reason, LastLesson: r.lastLesson, Heartbeat: r.heartbeat}
+	if r.rec != nil {
+		m := r.rec.Meta()
+		s.Lesson, s.StartedBy, s.Visibility = m.ID, m.StartedBy, m.Visibility
+		s.Recorded, s.Segments = m.Duration, len(m.Segments)
+		s.Resumed = len(m.Runs) > 1
+	} else if r.pending != nil {
+		s.StartedBy = r.pending.req.By
+		s.Visibility = r.pending.req.Visibility
+	}
+	s.FirstFrameLatency = r.status.FirstFrameLatency
+	r.status = s
+	<-r.snap
+	r.snap <- s
+}
+
+func (r *Recorder) setState(state, reason string) {
+	r.state, r.reason = state, reason
+	switch state {
+	case StateIdle:
+		r.deps.ShowLED(led.Idle)
+	case StateRecording:
+		r.deps.ShowLED(led.Recording)
+	case StateStopping:
+		r.deps.ShowLED(led.Stopping)
+	case StateError:
+		r.deps.ShowLED(led.Error)
+	}
+	r.publish()
+}
+
+// Run owns the state machine until ctx ends; an open lesson is then closed
+// cleanly.
+func (r *Recorder) Run(ctx context.Context) error {
+	r.recover()
+	if r.resume != nil {
+		r.beginStart(StartRequest{By: r.resume.Meta.StartedBy, Visibility: r.resume.Meta.Visibility}, nil)
+	} else {
+		r.setState(StateIdle, "")
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return nil
+		case c := <-r.cmds:
+			if c.abandon {
+				if r.rec != nil {
+					r.rec.Abandon()
+					r.rec = nil
+				}
+				c.reply <- reply{}
+				return nil
+			}
+			r.handle(c)
+		case au := <-r.deps.Input.Video:
+			r.video(au)
+		case p := <-r.deps.Input.Audio:
+			r.audio(p)
+		case <-tick.C:
+			r.heartbeat++
+			r.checkPending()
+			r.checkDisk()
+			r.publish()
+		}
+	}
+}
+
+func (r *Recorder) handle(c command) {
+	switch {
+	case c.start != nil:
+		if r.rec != nil || r.pending != nil {
+			c.reply <- reply{err: ErrRecording}
+			return
+		}
+		r.beginStart(*c.start, c.reply)
+	case c.stop != nil:
+		if r.rec == nil && r.pending == nil {
+			c.reply <- reply{err: ErrNotRecording}
+			return
+		}
+		m, err := r.stop(*c.stop)
+		c.reply <- reply{meta: m, err: err}
+	case c.press != nil:
+		c.reply <- reply{}
+		r.press(*c.press)
+	}
+}
+
+func (r *Recorder) press(ev button.Event) {
+	switch ev.Kind {
+	case button.Tap:
+		if r.rec != nil || r.pending != nil {
+			if _, err := r.stop(StopRequest{By: "button", Reason: "tap"}); err != nil {
+				r.log.Error("stop by button failed", "err", err)
+			}
+			return
+		}
+		r.beginStart(StartRequest{By: "button"}, nil)
+	case button.Hold:
+		// A hold vetoes remote requests; none is waiting on this box.
+		r.log.Info("button held", "held", ev.Held)
+	}
+}
+
+func (r *Recorder) beginStart(req StartRequest, rep chan reply) {
+	if req.Visibility == "" {
+		req.Visibility = r.cfg.DefaultVisibility
+	}
+	if !lesson.ValidVisibility(req.Visibility) {
+		err := fmt.Errorf("%w: visibility %q is not one of private, coaching, library", ErrBadRequest, req.Visibility)
+		if rep != nil {
+			rep <- reply{err: err}
+		}
+		return
+	}
+	if free, err := r.deps.FreeBytes(); err == nil && free < r.cfg.MinFreeBytes {
+		reason := fmt.Sprintf("disk: %d MB free, a lesson needs at least %d MB", free>>20, r.cfg.MinFreeBytes>>20)
+		r.log.Error("recording refused", "reason", reason)
+		r.setState(StateError, reason)
+		if rep != nil {
+			rep <- reply{err: fmt.Errorf("%w: %s", ErrDiskLow, reason)}
+		}
+		return
+	}
+	p := &pendingStart{req: req, at: time.Now(), reply: rep}
+	r.pending = p
+	r.setState(StateRecording, "")
+	if r.deps.ForceKeyframe() {
+		// The next picture will be an IDR; older cached ones are not used.
+		if n := len(r.gop); n > 0 {
+			p.keyAsked = r.gop[n-1].PTS
+		}
+		r.gop = r.gop[:0]
+		return
+	}
+	// A camera that encodes by itself: begin with the pictures since its
+	// last keyframe, so the lesson still starts at once.
+	if len(r.gop) > 0 && r.gop[0].IDR {
+		gop := r.gop
+		r.gop = nil
+		audio := r.audioBuf
+		r.audioBuf = nil
+		p.usedCache = true
+		for _, au := range gop {
+			r.video(au)
+		}
+		for _, a := range audio {
+			r.audio(a)
+		}
+	}
+}
+
+// checkPending fails a start that got no picture in time.
+func (r *Recorder) checkPending() {
+	p := r.pending
+	if p == nil || r.rec != nil || time.Since(p.at) < r.cfg.FirstFrameTimeout {
+		return
+	}
+	r.pending = nil
+	reason := fmt.Sprintf("camera: no picture within %v of the start", r.cfg.FirstFrameTimeout)
+	r.log.Error("recording failed to start", "reason", reason)
+	r.setState(StateError, reason)
+	if p.reply != nil {
+		p.reply <- reply{err: fmt.Errorf("%w: %s", ErrNoVideo, reason)}
+	}
+}
+
+func (r *Recorder) video(au media.AccessUnit) {
+	if r.rec == nil && r.pending == nil {
+		// Idle: keep the pictures since the last keyframe.
+		if au.IDR {
+			r.gop = r.gop[:0]
+		}
+		if len(r.gop) < 600 && (au.IDR || len(r.gop) > 0) {
+			r.gop = append(r.gop, au)
+		}
+		return
+	}
+	if r.rec == nil {
+		if !au.IDR || au.PTS <= r.pending.keyAsked && r.pending.keyAsked > 0 {
+			return
+		}
+		if err := r.open(au); err != nil {
+			r.fail(err)
+			return
+		}
+	}
+	if err := r.rec.WriteVideo(au); err != nil && !errors.Is(err, segment.ErrNeedKeyframe) {
+		r.fail(err)
+	}
+}
+
+func (r *Recorder) audio(p media.AudioPacket) {
+	if r.rec == nil {
+		if r.pending == nil {
+			r.audioBuf = append(r.audioBuf, p)
+			// Keep about as much audio as the picture cache covers.
+			for len(r.audioBuf) > 0 && len(r.gop) > 0 && r.audioBuf[0].PTS+p.Duration() < r.gop[0].PTS {
+				r.audioBuf = r.audioBuf[1:]
+			}
+			if len(r.audioBuf) > 1000 {
+				r.audioBuf = r.audioBuf[len(r.audioBuf)-1000:]
+			}
+		}
+		return
+	}
+	if err := r.rec.WriteAudio(p); err != nil {
+		r.fail(err)
+	}
+}
+
+// open creates (or continues) the lesson at its first picture.
+func (r *Recorder) open(idr media.AccessUnit) error {
+	sps, pps := h264.FindParams(idr.NALUs)
+	if sps == nil || pps == nil {
+		return errors.New("first keyframe carries no SPS/PPS")
+	}
+	vp, err := h264.ParseParams(sps, pps)
+	if err != nil {
+		return fmt.Errorf("camera stream: %w", err)
+	}
+	p := r.pending
+	wcfg := lesson.WriterConfig{
+		SegmentDuration: r.cfg.SegmentDuration,
+		Video:           vp,
+		AudioChannels:   r.cfg.AudioChannels,
+		Now:             r.deps.Now,
+		OnSegment: func(m lesson.Meta, _ lesson.Segment) {
+			if err := r.deps.Catalog.PutLesson(m); err != nil {
+				r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
+			}
+		},
+	}
+	var rec *lesson.Recording
+	if r.resume != nil {
+		res := *r.resume
+		r.resume = nil
+		if sameParams(res.Meta.Video, vp) {
+			rec, err = r.deps.Store.Resume(res, "daemon restarted", wcfg)
+			if err == nil {
+				r.log.Info("lesson continued after a restart", "lesson", res.Meta.ID, "gap", res.Gap)
+			}
+		} else {
+			r.log.Warn("camera format changed; closing the interrupted lesson and starting a new one", "lesson", res.Meta.ID)
+			r.finishRecovered(res, "camera format changed")
+		}
+	}
+	if rec == nil && err == nil {
+		n, nerr := r.deps.Store.NextNumber(r.deps.Catalog.NextNumber())
+		if nerr != nil {
+			return nerr
+		}
+		m := lesson.Meta{
+			ID: lesson.NewID(n), Number: n, Device: r.cfg.Device,
+			Visibility: p.req.Visibility, StartedBy: p.req.By,
+			Video: lesson.Video{Codec: "h264", Width: vp.Width, Height: vp.Height, Encoder: r.deps.Encoder,
+				SPS: vp.SPS, PPS: vp.PPS},
+			Audio: lesson.Audio{Codec: "opus", Channels: r.cfg.AudioChannels, Rate: media.AudioRate, BitrateBps: r.cfg.AudioBitrateBps},
+		}
+		rec, err = r.deps.Store.Create(m, wcfg)
+	}
+	if err != nil {
+		return err
+	}
+	r.rec = rec
+	r.pending = nil
+	if err := r.deps.Catalog.PutLesson(rec.Meta()); err != nil {
+		r.log.Error("catalog update failed", "err", err)
+	}
+	lat := time.Since(p.at)
+	r.status.FirstFrameLatency = float64(lat.Microseconds()) / 1000
+	r.log.Info("recording", "lesson", rec.Meta().ID, "by", p.req.By, "visibility", p.req.Visibility,
+		"first_frame_ms", r.status.FirstFrameLatency, "from_cache", p.usedCache)
+	r.publish()
+	if p.reply != nil {
+		p.reply <- reply{start: StartResult{LessonID: rec.Meta().ID, FirstFrameLatency: lat}}
+	}
+	return nil
+}
+
+func sameParams(v lesson.Video, p media.VideoParams) bool {
+	return string(v.SPS) == string(p.SPS) && string(v.PPS) == string(p.PPS)
+}
+
+func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
+	if r.pending != nil && r.rec == nil {
+		p := r.pending
+		r.pending = nil
+		if p.reply != nil {
+			p.reply <- reply{err: errors.New("start cancelled by a stop")}
+		}
+		r.setState(StateIdle, "")
+		return lesson.Meta{}, nil
+	}
+	r.setState(StateStopping, "")
+	m, err := r.rec.Close(lesson.Stop{By: req.By, Reason: req.Reason})
+	r.rec = nil
+	r.lastLesson = m.ID
+	if cerr := r.deps.Catalog.PutLesson(m); cerr != nil {
+		r.log.Error("catalog update failed", "lesson", m.ID, "err", cerr)
+	}
+	if err != nil {
+		r.fail(fmt.Errorf("closing lesson %s: %w", m.ID, err))
+		return m, err
+	}
+	r.log.Info("lesson stopped", "lesson", m.ID, "by", req.By, "duration", m.Duration, "segments", len(m.Segments))
+	r.setState(StateIdle, "")
+	return m, nil
+}
+
+// fail ends the recording after a write error (a full or failing disk): what
+// was written stays, the lesson is closed, the box shows the error.
+func (r *Recorder) fail(err error) {
+	r.log.Error("recording failed", "err", err)
+	if r.rec != nil {
+		m, cerr := r.rec.Close(lesson.Stop{By: "recorder", Reason: "error: " + err.Error()})
+		r.rec = nil
+		r.lastLesson = m.ID
+		if cerr == nil {
+			r.deps.Catalog.PutLesson(m)
+		}
+	}
+	if p := r.pending; p != nil {
+		r.pending = nil
+		if p.reply != nil {
+			p.reply <- reply{err: err}
+		}
+	}
+	r.setState(StateError, err.Error())
+}
+
+// checkDisk stops a lesson cleanly before the disk is full, and leaves the
+// error state once there is room again.
+func (r *Recorder) checkDisk() {
+	free, err := r.deps.FreeBytes()
+	if err != nil {
+		return
+	}
+	if r.rec != nil && free < r.cfg.StopFreeBytes {
+		reason := fmt.Sprintf("disk: %d MB free; lesson stopped to keep what was recorded", free>>20)
+		m, _ := r.stop(StopRequest{By: "recorder", Reason: reason})
+		r.log.Error("disk nearly full; recording stopped", "lesson", m.ID)
+		r.setState(StateError, reason)
+		return
+	}
+	if r.state == StateError && r.rec == nil && r.pending == nil && free >= r.cfg.MinFreeBytes && len(r.reason) > 5 && r.reason[:5] == "disk:" {
+		r.setState(StateIdle, "")
+	}
+}
+
+// recover repairs lessons a crash left open. The newest is continued (when
+// configured); any other is closed.
+func (r *Recorder) recover() {
+	ids, err := r.deps.Store.IDs()
+	if err != nil {
+		r.log.Error("cannot list lessons", "err", err)
+		return
+	}
+	var open []lesson.Recovered
+	for _, id := range ids {
+		m, err := r.deps.Store.Load(id)
+		if err != nil || m.State != lesson.StateRecording {
+			continue
+		}
+		rec, err := r.deps.Store.Recover(id, r.deps.Now())
+		if err != nil {
+			r.log.Error("cannot recover lesson", "lesson", id, "err", err)
+			continue
+		}
+		r.log.Warn("recovered a lesson left open", "lesson", id, "repaired", rec.Repaired, "segments", len(rec.Meta.Segments))
+		open = append(open, rec)
+	}
+	for i, rec := range open {
+		if i == len(open)-1 && r.cfg.ResumeAfterCrash {
+			r.resume = &open[i]
+			continue
+		}
+		r.finishRecovered(rec, "interrupted")
+	}
+}
+
+func (r *Recorder) finishRecovered(rec lesson.Recovered, reason string) {
+	m, err := r.deps.Store.Finish(rec, lesson.Stop{By: "recovery", Reason: reason, At: r.deps.Now()})
+	if err != nil {
+		r.log.Error("cannot close recovered lesson", "lesson", rec.Meta.ID, "err", err)
+		return
+	}
+	if err := r.deps.Catalog.PutLesson(m); err != nil {
+		r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
+	}
+	r.lastLesson = m.ID
+}
+
+// shutdown closes an open lesson cleanly (the daemon is stopping).
+func (r *Recorder) shutdown() {
+	if r.rec != nil {
+		if _, err := r.stop(StopRequest{By: "daemon", Reason: "shutdown"}); err != nil {
+			r.log.Error("closing lesson at shutdown failed", "err", err)
+		}
+	}
+	if r.resume != nil {
+		r.finishRecovered(*r.resume, "daemon stopped before it could continue")
+		r.resume = nil
+	}
+	if p := r.pending; p != nil && p.reply != nil {
+		p.reply <- reply{err: errors.New("daemon stopping")}
+	}
+	r.pending = nil
+}

@@ -1,0 +1,286 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/classcap/classcap/capture/catalog"
+	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/mediatest"
+	"github.com/classcap/classcap/device/button"
+	"github.com/classcap/classcap/device/led"
+)
+
+type rig struct {
+	t       *testing.T
+	r       *Recorder
+	store   *lesson.Store
+	cat     *catalog.Catalog
+	video   chan media.AccessUnit
+	audio   chan media.AudioPacket
+	free    uint64
+	mu      sync.Mutex
+	leds    []string
+	cancel  context.CancelFunc
+	done    chan error
+	aus     []media.AccessUnit
+	next    int
+	forceKF bool
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newRig(t *testing.T, dir string, forceKF bool) *rig {
+	t.Helper()
+	g := &rig{t: t, video: make(chan media.AccessUnit), audio: make(chan media.AudioPacket), free: 10 << 30, forceKF: forceKF}
+	var err error
+	g.store, err = lesson.NewStore(filepath.Join(dir, "lessons"), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.cat, err = catalog.Open(filepath.Join(dir, "catalog.db"), g.store, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.aus, _ = mediatest.H264(t, 4, 30, 15)
+	g.r = New(Config{Device: "room-101", SegmentDuration: time.Second, MinFreeBytes: 1 << 30, StopFreeBytes: 100 << 20,
+		ResumeAfterCrash: true, FirstFrameTimeout: 2 * time.Second},
+		Deps{Store: g.store, Catalog: g.cat, Input: Input{Video: g.video, Audio: g.audio},
+			ForceKeyframe: func() bool { return g.forceKF },
+			ShowLED: func(p led.Pattern) {
+				g.mu.Lock()
+				g.leds = append(g.leds, p.Name)
+				g.mu.Unlock()
+			},
+			FreeBytes: func() (uint64, error) { g.mu.Lock(); defer g.mu.Unlock(); return g.free, nil },
+			Now:       func() lesson.Clock { return lesson.Clock{BootID: "b", BootTime: 1} },
+			Log:       quiet()})
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	g.done = make(chan error, 1)
+	go func() { g.done <- g.r.Run(ctx) }()
+	t.Cleanup(g.close)
+	return g
+}
+
+func (g *rig) close() {
+	if g.cancel != nil {
+		g.cancel()
+		<-g.done
+		g.cancel = nil
+		g.cat.Close()
+	}
+}
+
+// pump delivers n pictures (with their audio) as a camera would; the
+// stream's PTS keeps counting across calls, the test stream loops.
+func (g *rig) pump(n int) {
+	for i := 0; i < n; i++ {
+		k := g.next
+		g.next++
+		au := g.aus[k%len(g.aus)]
+		au.PTS = time.Duration(k) * time.Second / 30
+		if k%len(g.aus) == 0 {
+			au.IDR = true
+		}
+		for a := au.PTS - au.PTS%(20*time.Millisecond); a < au.PTS+33*time.Millisecond; a += 20 * time.Millisecond {
+			if a%(20*time.Millisecond) == 0 && a >= au.PTS {
+				g.audio <- media.AudioPacket{Data: mediatest.SilentOpus, PTS: a, Samples: 960, Channels: 1}
+			}
+		}
+		g.video <- au
+	}
+}
+
+func (g *rig) waitState(state string) Status {
+	g.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := g.r.Status()
+		if s.State == state {
+			return s
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("state %q, want %q", s.State, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStartStopFromCachedGOP(t *testing.T) {
+	g := newRig(t, t.TempDir(), false)
+	g.pump(20) // idle: pictures since the last keyframe are kept
+	ctx := context.Background()
+	res := make(chan StartResult, 1)
+	go func() {
+		r, err := g.r.Start(ctx, StartRequest{By: "cli", Visibility: lesson.VisibilityCoaching})
+		if err != nil {
+			t.Error(err)
+		}
+		res <- r
+	}()
+	var started StartResult
+	select {
+	case started = <-res:
+	case <-time.After(10 * time.Second):
+		t.Fatal("start did not return")
+	}
+	if started.LessonID == "" {
+		t.Fatal("no lesson id")
+	}
+	if _, err := g.r.Start(ctx, StartRequest{By: "cli"}); !errors.Is(err, ErrRecording) {
+		t.Fatalf("second start: %v", err)
+	}
+	g.pump(90)
+	m, err := g.r.Stop(ctx, StopRequest{By: "cli", Reason: "done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != started.LessonID || m.State != lesson.StateComplete || m.Visibility != lesson.VisibilityCoaching {
+		t.Fatalf("lesson %+v", m)
+	}
+	// The lesson began at the cached keyframe (picture 15), before the
+	// start, and holds everything since: 110 - 15 pictures.
+	if m.Duration < 3.1 || m.Duration > 3.25 {
+		t.Fatalf("duration %.3f, want about 3.17 s", m.Duration)
+	}
+	mediatest.DecodeClean(t, filepath.Join(g.store.Dir(m.ID), lesson.PlaylistName))
+	ls, _ := g.cat.Lessons()
+	if len(ls) != 1 || ls[0].State != lesson.StateComplete || ls[0].Segments != len(m.Segments) {
+		t.Fatalf("catalog %+v", ls)
+	}
+	if _, err := g.r.Stop(ctx, StopRequest{By: "cli"}); !errors.Is(err, ErrNotRecording) {
+		t.Fatalf("stop when idle: %v", err)
+	}
+	g.waitState(StateIdle)
+}
+
+func TestForcedKeyframeStartAndButton(t *testing.T) {
+	g := newRig(t, t.TempDir(), true)
+	g.pump(20)
+	ctx := context.Background()
+	if err := g.r.Button(ctx, button.Event{Kind: button.Tap}); err != nil {
+		t.Fatal(err)
+	}
+	g.waitState(StateRecording)
+	// The stream's next keyframe is picture 30 (the test stream loops
+	// every 120 pictures with IDRs every 15); pictures before it are
+	// skipped.
+	g.pump(100)
+	if err := g.r.Button(ctx, button.Event{Kind: button.Tap}); err != nil {
+		t.Fatal(err)
+	}
+	g.waitState(StateIdle)
+	ls, _ := g.store.List()
+	if len(ls) != 1 || ls[0].StartedBy != "button" || ls[0].Stop.By != "button" {
+		t.Fatalf("lessons %+v", ls)
+	}
+	if d := ls[0].Duration; d < 2.9 || d > 3.1 {
+		t.Fatalf("duration %.3f, want 3 s (pictures 30..119)", d)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want := []string{"idle", "recording", "stopping", "idle"}
+	if len(g.leds) < len(want) {
+		t.Fatalf("LED %v", g.leds)
+	}
+	for i, w := range want {
+		if g.leds[len(g.leds)-len(want)+i] != w {
+			t.Fatalf("LED %v, want it to end with %v", g.leds, want)
+		}
+	}
+}
+
+func TestRefusesWithLowDisk(t *testing.T) {
+	g := newRig(t, t.TempDir(), true)
+	g.mu.Lock()
+	g.free = 200 << 20
+	g.mu.Unlock()
+	_, err := g.r.Start(context.Background(), StartRequest{By: "cli"})
+	if !errors.Is(err, ErrDiskLow) {
+		t.Fatalf("err %v", err)
+	}
+	s := g.waitState(StateError)
+	if s.Reason == "" {
+		t.Fatal("error state without a reason")
+	}
+	g.mu.Lock()
+	last := g.leds[len(g.leds)-1]
+	g.free = 10 << 30
+	g.mu.Unlock()
+	if last != led.Error.Name {
+		t.Fatalf("LED %s", last)
+	}
+	// Space is back: the box returns to idle by itself.
+	g.waitState(StateIdle)
+	if ls, _ := g.store.IDs(); len(ls) != 0 {
+		t.Fatalf("lessons created: %v", ls)
+	}
+}
+
+func TestStopsCleanlyWhenDiskFills(t *testing.T) {
+	g := newRig(t, t.TempDir(), true)
+	ctx := context.Background()
+	go g.r.Start(ctx, StartRequest{By: "cli"})
+	g.waitState(StateRecording)
+	g.pump(60)
+	g.mu.Lock()
+	g.free = 50 << 20
+	g.mu.Unlock()
+	s := g.waitState(StateError)
+	ls, _ := g.store.List()
+	if len(ls) != 1 || ls[0].State != lesson.StateComplete || s.Reason == "" {
+		t.Fatalf("lessons %+v status %+v", ls, s)
+	}
+	mediatest.DecodeClean(t, filepath.Join(g.store.Dir(ls[0].ID), lesson.PlaylistName))
+}
+
+func TestResumesLessonLeftOpen(t *testing.T) {
+	dir := t.TempDir()
+	g := newRig(t, dir, true)
+	ctx := context.Background()
+	go g.r.Start(ctx, StartRequest{By: "hub:coach", Visibility: lesson.VisibilityLibrary})
+	g.waitState(StateRecording)
+	g.pump(80)
+	id := g.r.Status().Lesson
+	if id == "" {
+		t.Fatal("no lesson")
+	}
+	// Simulate a crash: abandon the recording as a killed process would
+	// leave it, then start a new recorder on the same folders.
+	if _, err := g.r.do(ctx, command{abandon: true}); err != nil {
+		t.Fatal(err)
+	}
+	g.close()
+
+	g2 := newRig(t, dir, true)
+	s := g2.waitState(StateRecording)
+	g2.pump(90)
+	deadline := time.Now().Add(10 * time.Second)
+	for g2.r.Status().Lesson == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("resumed lesson never took a picture")
+		}
+		g2.pump(1)
+	}
+	g2.pump(40)
+	s = g2.r.Status()
+	if s.Lesson != id || !s.Resumed {
+		t.Fatalf("status %+v, want lesson %s resumed", s, id)
+	}
+	m, err := g2.r.Stop(ctx, StopRequest{By: "cli", Reason: "done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Gaps) != 1 || m.Visibility != lesson.VisibilityLibrary || m.StartedBy != "hub:coach" {
+		t.Fatalf("lesson %+v", m)
+	}
+	mediatest.DecodeClean(t, filepath.Join(g2.store.Dir(id), lesson.PlaylistName))
+}
