@@ -1,0 +1,4 @@
+// Package uplink holds the box's connections to the people and systems that
+// drive it: the local control API that classcapctl speaks (control), and the
+// MQTT link to the district hub.
+package uplink
