@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/classcap/classcap/capture/catalog"
+	"github.com/classcap/classcap/capture/durable"
+	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/pipeline"
+	"github.com/classcap/classcap/capture/recorder"
+	"github.com/classcap/classcap/capture/stream"
+	"github.com/classcap/classcap/capture/videoenc"
+	"github.com/classcap/classcap/device/button"
+	"github.com/classcap/classcap/device/led"
+	"github.com/classcap/classcap/device/replay"
+	"github.com/classcap/classcap/device/sim"
+	"github.com/classcap/classcap/device/sysinfo"
+	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/uplink/control"
+)
+
+// daemon is the composition root: it wires the components in data-flow
+// order and serves the local API.
+type daemon struct {
+	cfg     *config.Box
+	log     *slog.Logger
+	started time.Time
+
+	store    *lesson.Store
+	catalog  *catalog.Catalog
+	stream   *stream.Stream
+	pipeline *pipeline.Pipeline
+	recorder *recorder.Recorder
+	led      *led.Driver
+	edges    <-chan button.Edge // nil: no button
+	simBtn   *sim.Button        // nil unless the button is simulated
+	recIn    *stream.Reader
+	api      *control.Server
+}
+
+func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	if err := durable.MkdirAll(cfg.Device.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	store, err := lesson.NewStore(cfg.LessonsDir(), log.With("component", "lessons"))
+	if err != nil {
+		return nil, err
+	}
+	d.store = store
+	epoch := time.Now()
+
+	// camera -> encoder (or passthrough)
+	var video *pipeline.Video
+	// microphone array
+	var mic pipeline.Microphone
+	switch cfg.Hardware.Profile {
+	case "sim":
+		video = pipeline.Encoded(sim.NewCamera(sim.CameraConfig{
+			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
+		}), videoenc.Config{FPS: cfg.Hardware.Sim.FPS, BitrateBps: cfg.Video.BitrateKbps * 1000, KeyframeInterval: cfg.KeyframeInterval()})
+		mic = sim.NewMicArray(sim.MicConfig{Channels: cfg.Hardware.Sim.MicChannels, Epoch: epoch, Seed: 1})
+	case "replay":
+		pace, err := replay.ParsePace(cfg.Hardware.Replay.Pace)
+		if err != nil {
+			return nil, fmt.Errorf("hardware.replay.pace: %w", err)
+		}
+		v, err := replay.NewVideo(replay.VideoConfig{Path: cfg.Hardware.Replay.Video, FPS: cfg.Hardware.Replay.FPS, Pace: pace, Epoch: epoch})
+		if err != nil {
+			return nil, err
+		}
+		a, err := replay.NewAudio(replay.AudioConfig{Path: cfg.Hardware.Replay.Audio, Pace: pace, Epoch: epoch})
+		if err != nil {
+			return nil, err
+		}
+		video, mic = pipeline.Passthrough(v), a
+	default:
+		return nil, fmt.Errorf("hardware.profile %q: real devices are not supported by this version; use \"sim\" or \"replay\"", cfg.Hardware.Profile)
+	}
+	// button and LED: simulated under sim and replay
+	d.simBtn = sim.NewButton()
+	d.edges = d.simBtn.Edges()
+	d.led = led.NewDriver(&sim.LED{}, false)
+
+	// -> fan-out -> recorder -> lesson store + catalog
+	d.stream = stream.New()
+	d.pipeline = pipeline.New(pipeline.Config{
+		AudioChannels: cfg.Audio.Channels, AudioBitrateBps: cfg.Audio.BitrateKbps * 1000, AudioComplexity: cfg.Audio.Complexity,
+	}, video, mic, d.stream, log.With("component", "capture"))
+	cat, err := catalog.Open(filepath.Join(cfg.Device.DataDir, "catalog.db"), store, log.With("component", "catalog"))
+	if err != nil {
+		return nil, err
+	}
+	d.catalog = cat
+	in := d.stream.Subscribe("recorder", true, 512)
+	d.recIn = in
+	d.recorder = recorder.New(recorder.Config{
+		Device:            cfg.Device.ID,
+		SegmentDuration:   cfg.SegmentDuration(),
+		DefaultVisibility: cfg.Recording.Visibility,
+		MinFreeBytes:      uint64(cfg.Recording.MinFreeMB) << 20,
+		StopFreeBytes:     uint64(cfg.Recording.MinFreeMB) << 20 / 5,
+		AudioChannels:     cfg.Audio.Channels,
+		AudioBitrateBps:   cfg.Audio.BitrateKbps * 1000,
+		ResumeAfterCrash:  true,
+	}, recorder.Deps{
+		Store: store, Catalog: cat,
+		Input:         recorder.Input{Video: in.Video, Audio: in.Audio},
+		ForceKeyframe: d.pipeline.ForceKeyframe,
+		Encoder:       d.pipeline.Encoder(),
+		ShowLED:       d.led.Show,
+		FreeBytes: func() (uint64, error) {
+			du, err := sysinfo.DiskUsage(cfg.Device.DataDir)
+			return du.FreeBytes, err
+		},
+		Now: now,
+		Log: log.With("component", "recorder"),
+	})
+	d.api = control.NewServer(cfg.SocketPath(), d, log.With("component", "api"))
+	return d, nil
+}
+
+// now reads the box's clocks for lesson records.
+func now() lesson.Clock {
+	c := lesson.Clock{BootID: sysinfo.BootID(), BootTime: sysinfo.BootTime().Seconds()}
+	if sysinfo.Clock().Synced {
+		t := time.Now().UTC()
+		c.Wall = &t
+	}
+	return c
+}
+
+// Run runs every component until ctx ends, then stops them in reverse
+// order: the recorder closes an open lesson before capture stops.
+func (d *daemon) Run(ctx context.Context) error {
+	defer d.catalog.Close()
+	ln, err := d.api.Listen()
+	if err != nil {
+		return err
+	}
+	capCtx, stopCapture := context.WithCancel(context.Background())
+	defer stopCapture()
+	recCtx, stopRecorder := context.WithCancel(context.Background())
+	defer stopRecorder()
+	var wg sync.WaitGroup
+	goRun := func(name string, ctx context.Context, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				d.log.Error("component stopped", "component", name, "err", err)
+			}
+		}()
+	}
+	goRun("led", capCtx, d.led.Run)
+	goRun("capture", capCtx, d.pipeline.Run)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		if err := d.recorder.Run(recCtx); err != nil {
+			d.log.Error("recorder stopped", "err", err)
+		}
+	}()
+	if d.edges != nil {
+		cls := button.NewClassifier(0, 0)
+		goRun("button", capCtx, func(ctx context.Context) error {
+			return cls.Run(ctx, d.edges, func(ev button.Event) {
+				if err := d.recorder.Button(ctx, ev); err != nil && ctx.Err() == nil {
+					d.log.Error("button", "err", err)
+				}
+			})
+		})
+	}
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	defer stopAPI()
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- d.api.Serve(apiCtx, ln) }()
+	goRun("watchdog", capCtx, d.watchdog)
+
+	sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+	d.log.Info("classcapd running", "version", version, "device", d.cfg.Device.ID, "profile", d.cfg.Hardware.Profile,
+		"encoder", d.pipeline.Encoder(), "socket", d.cfg.SocketPath(), "lessons", d.store.Root())
+
+	select {
+	case <-ctx.Done():
+	case err := <-apiDone:
+		d.log.Error("control API stopped", "err", err)
+	}
+	sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	d.log.Info("stopping")
+	stopAPI()
+	stopRecorder() // closes an open lesson while media still flows
+	<-recDone
+	d.recIn.Close() // capture no longer waits for the recorder
+	stopCapture()
+	wg.Wait()
+	d.log.Info("stopped")
+	return nil
+}
+
+// watchdog pings systemd only while the pipeline advances: media flows into
+// the stream and the recorder's loop runs.
+func (d *daemon) watchdog(ctx context.Context) error {
+	interval, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return nil
+	}
+	t := time.NewTicker(interval / 3)
+	defer t.Stop()
+	var lastV, lastA uint64
+	var lastBeat int64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		v, a := d.stream.Counts()
+		beat := d.recorder.Status().Heartbeat
+		if (v != lastV || a != lastA) && beat != lastBeat {
+			sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
+		} else {
+			d.log.Warn("pipeline stalled; not feeding the watchdog", "video", v, "audio", a)
+		}
+		lastV, lastA, lastBeat = v, a, beat
+	}
+}
+
+// The local API.
+
+func (d *daemon) Status() control.Status {
+	var s control.Status
+	s.Device, s.Version, s.Profile = d.cfg.Device.ID, version, d.cfg.Hardware.Profile
+	s.Uptime = time.Since(d.started).Seconds()
+	s.Recorder = d.recorder.Status()
+	v, a := d.pipeline.Counts()
+	faults := d.pipeline.Faults()
+	s.Camera.Encoder, s.Camera.Frames, s.Camera.Fault = d.pipeline.Encoder(), v, faults["camera"]
+	s.Microphone.Packets, s.Microphone.Fault = a, faults["microphone"]
+	for _, l := range d.pipeline.Levels() {
+		s.Microphone.Levels = append(s.Microphone.Levels, control.Level{PeakDBFS: l.PeakDBFS, RMSDBFS: l.RMSDBFS})
+	}
+	if du, err := sysinfo.DiskUsage(d.cfg.Device.DataDir); err == nil {
+		s.Disk.FreeMB, s.Disk.TotalMB = du.FreeBytes>>20, du.TotalBytes>>20
+	}
+	c := sysinfo.Clock()
+	s.Clock.Synced, s.Clock.Source = c.Synced, c.Source
+	p, col := d.led.Current()
+	s.LED.Pattern, s.LED.Color = p.Name, col.String()
+	return s
+}
+
+func (d *daemon) Start(ctx context.Context, req recorder.StartRequest) (recorder.StartResult, error) {
+	return d.recorder.Start(ctx, req)
+}
+
+func (d *daemon) Stop(ctx context.Context, req recorder.StopRequest) (lesson.Meta, error) {
+	return d.recorder.Stop(ctx, req)
+}
+
+func (d *daemon) Lessons() ([]catalog.Lesson, error) { return d.catalog.Lessons() }
+
+func (d *daemon) Lesson(id string) (lesson.Meta, error) { return d.store.Load(id) }
+
+func (d *daemon) Export(id string, w io.Writer) error { return d.store.Export(id, w) }
+
+func (d *daemon) Press(ctx context.Context, hold time.Duration) error {
+	if d.simBtn == nil {
+		return control.ErrNoSimButton
+	}
+	return d.simBtn.Press(ctx, hold)
+}
+
+var _ control.Daemon = (*daemon)(nil)
+
