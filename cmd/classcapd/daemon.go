@@ -281,4 +281,3 @@ func (d *daemon) Press(ctx context.Context, hold time.Duration) error {
 }
 
 var _ control.Daemon = (*daemon)(nil)
-
