@@ -193,4 +193,3 @@ func Repair(path string) (Info, Summary, error) {
 func PositionAfter(number int, s Summary) Position {
 	return Position{NextSegment: number + 1, NextMoof: s.LastMoof + 1, VideoTicks: s.VideoEnd, AudioTicks: s.AudioEnd}
 }
-
