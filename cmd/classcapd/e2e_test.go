@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -431,4 +430,41 @@ func TestKill9(t *testing.T) {
 	b.signal(syscall.SIGTERM)
 }
 
-var _ = strconv.Itoa
+// TestReplayPassthrough records from the replay profile: H.264 from a
+// file passed through untouched (the lesson starts at the cached keyframe)
+// and WAV audio encoded to Opus.
+func TestReplayPassthrough(t *testing.T) {
+	dir := t.TempDir()
+	video, audio := filepath.Join(dir, "in.h264"), filepath.Join(dir, "in.wav")
+	for _, args := range [][]string{
+		{"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast",
+			"-bf", "0", "-g", "30", "-x264-params", "scenecut=0", "-f", "h264", video},
+		{"-f", "lavfi", "-i", "sine=f=440:r=48000", "-t", "5", "-ac", "2", "-c:a", "pcm_s16le", audio},
+	} {
+		if out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+		}
+	}
+	b := newBox(t, "")
+	cfg, _ := os.ReadFile(b.cfg)
+	cfg = bytes.Replace(cfg, []byte(`profile = "sim"`), []byte(`profile = "replay"`), 1)
+	cfg = append(cfg, []byte(fmt.Sprintf("[hardware.replay]\nvideo = %q\naudio = %q\nfps = 30\npace = \"realtime\"\n", video, audio))...)
+	os.WriteFile(b.cfg, cfg, 0o644)
+	b.start()
+	b.waitFor("a second of media", 10*time.Second, func() bool { return b.status().Camera.Frames > 40 })
+	out := b.ctl(false, "record", "start")
+	id := lessonFromStart(t, out)
+	if s := b.status(); s.Camera.Encoder != "passthrough" {
+		t.Fatalf("encoder %q", s.Camera.Encoder)
+	}
+	b.waitFor("7 s of recording", 30*time.Second, func() bool { return b.status().Recorder.Recorded >= 7 })
+	b.ctl(false, "record", "stop")
+	m := b.meta(id)
+	if m.Video.Encoder != "passthrough" || m.Video.Width != 640 || m.Video.Height != 360 {
+		t.Fatalf("video %+v", m.Video)
+	}
+	playlist := filepath.Join(b.lessonDir(id), lesson.PlaylistName)
+	mediatest.DecodeClean(t, playlist)
+	checkAV(t, playlist)
+	b.signal(syscall.SIGTERM)
+}
