@@ -288,3 +288,25 @@ func (c *Catalog) Rebuild(store *lesson.Store) error {
 	c.log.Info("catalog rebuilt from lesson folders", "lessons", len(metas))
 	return nil
 }
+
+// DeleteLesson forgets a lesson and its segments (the lesson counter keeps
+// counting past it).
+func (c *Catalog) DeleteLesson(id string) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketLessons).Delete([]byte(id)); err != nil {
+			return err
+		}
+		cur := tx.Bucket(bucketSegments).Cursor()
+		prefix := append([]byte(id), '/')
+		for k, _ := cur.Seek(prefix); k != nil && len(k) == len(prefix)+4 && string(k[:len(prefix)]) == string(prefix); k, _ = cur.Seek(prefix) {
+			if err := cur.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: delete lesson %s: %w", id, err)
+	}
+	return nil
+}

@@ -439,3 +439,20 @@ func (s *Store) Export(id string, w io.Writer) error {
 	}
 	return nil
 }
+
+// RemoveEmpty deletes a lesson that holds no media at all (stopped or
+// interrupted before its first fragment reached disk): there is nothing in
+// it to keep, and an empty playlist is no lesson anyone can play.
+func (s *Store) RemoveEmpty(id string) error {
+	m, err := s.Load(id)
+	if err != nil {
+		return err
+	}
+	if len(m.Segments) > 0 {
+		return fmt.Errorf("remove lesson %s: it holds %d segments", id, len(m.Segments))
+	}
+	if err := os.RemoveAll(s.Dir(id)); err != nil {
+		return fmt.Errorf("remove lesson %s: %w", id, err)
+	}
+	return durable.SyncDir(s.root)
+}

@@ -510,6 +510,25 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 	return nil
 }
 
+// finished records a lesson that ended; one that ended before any media
+// reached disk is removed instead.
+func (r *Recorder) finished(m lesson.Meta) {
+	if len(m.Segments) == 0 && m.ID != "" {
+		r.log.Info("lesson ended before any media was written; removing it", "lesson", m.ID)
+		if err := r.deps.Store.RemoveEmpty(m.ID); err != nil {
+			r.log.Error("cannot remove empty lesson", "lesson", m.ID, "err", err)
+		}
+		if err := r.deps.Catalog.DeleteLesson(m.ID); err != nil {
+			r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
+		}
+		return
+	}
+	r.lastLesson = m.ID
+	if err := r.deps.Catalog.PutLesson(m); err != nil {
+		r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
+	}
+}
+
 func sameParams(v lesson.Video, p media.VideoParams) bool {
 	return string(v.SPS) == string(p.SPS) && string(v.PPS) == string(p.PPS)
 }
@@ -527,10 +546,7 @@ func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
 	r.setState(StateStopping, "")
 	m, err := r.rec.Close(lesson.Stop{By: req.By, Reason: req.Reason})
 	r.rec = nil
-	r.lastLesson = m.ID
-	if cerr := r.deps.Catalog.PutLesson(m); cerr != nil {
-		r.log.Error("catalog update failed", "lesson", m.ID, "err", cerr)
-	}
+	r.finished(m)
 	if err != nil {
 		r.fail(fmt.Errorf("closing lesson %s: %w", m.ID, err))
 		return m, err
@@ -545,12 +561,9 @@ func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
 func (r *Recorder) fail(err error) {
 	r.log.Error("recording failed", "err", err)
 	if r.rec != nil {
-		m, cerr := r.rec.Close(lesson.Stop{By: "recorder", Reason: "error: " + err.Error()})
+		m, _ := r.rec.Close(lesson.Stop{By: "recorder", Reason: "error: " + err.Error()})
 		r.rec = nil
-		r.lastLesson = m.ID
-		if cerr == nil {
-			r.deps.Catalog.PutLesson(m)
-		}
+		r.finished(m)
 	}
 	if p := r.pending; p != nil {
 		r.pending = nil
@@ -617,10 +630,7 @@ func (r *Recorder) finishRecovered(rec lesson.Recovered, reason string) {
 		r.log.Error("cannot close recovered lesson", "lesson", rec.Meta.ID, "err", err)
 		return
 	}
-	if err := r.deps.Catalog.PutLesson(m); err != nil {
-		r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
-	}
-	r.lastLesson = m.ID
+	r.finished(m)
 }
 
 // shutdown closes an open lesson cleanly (the daemon is stopping).

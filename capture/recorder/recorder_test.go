@@ -284,3 +284,28 @@ func TestResumesLessonLeftOpen(t *testing.T) {
 	}
 	mediatest.DecodeClean(t, filepath.Join(g2.store.Dir(id), lesson.PlaylistName))
 }
+
+func TestEmptyInterruptedLessonIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := lesson.NewStore(filepath.Join(dir, "lessons"), quiet())
+	_, vp := mediatest.H264(t, 1, 30, 30)
+	cfg := lesson.WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1,
+		Now: func() lesson.Clock { return lesson.Clock{} }}
+	// Two lessons a crash left open before any media reached disk.
+	for n := 1; n <= 2; n++ {
+		r, err := store.Create(lesson.Meta{ID: lesson.NewID(n), Number: n, Visibility: lesson.VisibilityPrivate}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Abandon()
+	}
+	g := newRig(t, dir, true)
+	g.waitState(StateRecording) // the newer one is continued
+	ids, _ := g.store.IDs()
+	if len(ids) != 1 {
+		t.Fatalf("lessons on disk %v, want only the continued one", ids)
+	}
+	if n, _ := lesson.NumberOf(ids[0]); n != 2 {
+		t.Fatalf("kept %s, want lesson 2", ids[0])
+	}
+}
