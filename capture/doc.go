@@ -1,0 +1,22 @@
+// Package capture is the box's media path. Its sub-packages, in data-flow
+// order:
+//
+//	camera (device/sim, device/replay, V4L2 later)
+//	   |  raw pictures                     H.264 from the camera
+//	   v                                        |
+//	videoenc (openh264) ---- access units ------+
+//	                                             \
+//	mic array --> audio (resample, meter, mixdown, Opus) --> pipeline --> stream (fan-out)
+//	                                                                        |        \
+//	                                                                   recorder   live view (later,
+//	                                                                        |      lossy readers)
+//	                                                  segment (fMP4, fsync per fragment)
+//	                                                                        |
+//	                                            lesson (folders, lesson.json, HLS playlist)
+//	                                                                        |
+//	                                                    catalog (bbolt index, upload states)
+//
+// media holds the types that flow between them, durable the crash-safe
+// file writes, h264 the bitstream helpers, and mediatest the ffmpeg-judged
+// test helpers.
+package capture
