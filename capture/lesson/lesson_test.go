@@ -220,3 +220,35 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
+
+// A crash during the first segment of a continued run: the repaired
+// segment still starts with a discontinuity.
+func TestCrashDuringContinuedRun(t *testing.T) {
+	aus, vp := mediatest.H264(t, 2, 30, 30)
+	s := newStore(t)
+	clk := &fakeClock{boot: 100}
+	id := NewID(3)
+	cfg := WriterConfig{SegmentDuration: 4 * time.Second, Video: vp, AudioChannels: 1, Now: clk.now}
+	r, _ := s.Create(Meta{ID: id, Number: 3, Visibility: VisibilityPrivate}, cfg)
+	feed(t, r, aus, 0)
+	r.Abandon()
+	rec, err := s.Recover(id, clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Resume(rec, "crash", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(t, r2, aus[:45], 7*time.Second)
+	// Crash again before the continued run closed a segment.
+	rec2, err := s.Recover(id, clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := rec2.Meta.Segments
+	if len(segs) != 2 || segs[0].Discontinuity || !segs[1].Discontinuity {
+		t.Fatalf("segments %+v, want the second to follow a discontinuity", segs)
+	}
+	r2.Abandon()
+}

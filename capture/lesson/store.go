@@ -396,7 +396,7 @@ func (s *Store) Resume(rec Recovered, reason string, cfg WriterConfig) (*Recordi
 		gap = rec.Gap.Seconds()
 	}
 	m.Gaps = append(m.Gaps, Gap{At: m.Duration, Duration: gap, Reason: reason})
-	m.Runs = append(m.Runs, Run{Start: now, MediaStart: rec.Position.End().Seconds()})
+	m.Runs = append(m.Runs, Run{Start: now, MediaStart: rec.Position.SegmentStart().Seconds()})
 	if err := s.save(m); err != nil {
 		return nil, err
 	}

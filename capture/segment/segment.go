@@ -83,6 +83,15 @@ func (p Position) End() time.Duration {
 	return max(v, a)
 }
 
+// SegmentStart returns where the next segment will start: segments are
+// measured on the video track, or on audio when there is no video.
+func (p Position) SegmentStart() time.Duration {
+	if p.VideoTicks > 0 {
+		return ticksToDur(p.VideoTicks, media.VideoClockRate)
+	}
+	return ticksToDur(p.AudioTicks, media.AudioRate)
+}
+
 // Config sets up a Writer.
 type Config struct {
 	Dir             string
