@@ -1,15 +1,231 @@
 #!/usr/bin/env bash
-# Prints the benchmark figures, one line each:
+# Prints the benchmark figures on stdout, one line each:
 #   bench <name> ours=<value> peer=<value> ratio=<ours/peer> unit=<unit>
-# Placeholder: no figure is measured yet. Lines starting with "#" are not figures.
+# (peer and ratio only where there is a peer). Progress goes to stderr.
+#
+#   record_cpu_per_media_s     CPU seconds (user+sys) of classcapd per second of media recorded, replay
+#                              profile: 720p30 H.264 passed through, 48 kHz mono speech to Opus 32 kb/s,
+#                              fMP4 segments + HLS with fsync. Peer: ffmpeg doing the same (-c:v copy,
+#                              libopus, -f hls -hls_segment_type fmp4) on the same input, as fast as it goes.
+#   record_rss_mb              peak RSS (VmHWM) of classcapd over that run; peer: ffmpeg's maxrss.
+#   tap_to_first_frame_ms      sim profile, 1280x720 30 fps: median over N record start/stop cycles of the
+#                              daemon's "first picture after N ms" (start received -> first picture taken).
+#   tap_to_first_frame_p90_ms  the 90th percentile of the same.
+#
+# Needs bin/classcapd and bin/classcapctl (make build), ffmpeg, ffprobe, espeak-ng and go
+# (scripts/install-deps.sh). Knobs: BENCH_RECORD_SECONDS (30), BENCH_TAPS (20), BENCH_KEEP=1 keeps the
+# work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cat <<'TXT'
-# bench: no figures are measured yet; not measured:
-#   encode throughput (frames/s, 720p H.264)
-#   segment write and fsync latency (ms)
-#   button press to first recorded frame (ms)
-#   CPU and memory of classcapd while recording (%, MiB)
-#   upload throughput to the hub (MB/s)
-TXT
+record_seconds=${BENCH_RECORD_SECONDS:-30}
+tap_count=${BENCH_TAPS:-20}
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+daemon_pid=""
+daemon_log=""
+die() {
+	printf 'bench: FAILED: %s\n' "$*" >&2
+	if [[ -n $daemon_log && -s $daemon_log ]]; then
+		printf 'bench: last lines of %s:\n' "$daemon_log" >&2
+		tail -n 20 "$daemon_log" | sed 's/^/    /' >&2
+	fi
+	exit 1
+}
+
+for tool in ffmpeg ffprobe espeak-ng go; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/install-deps.sh installs it)"
+done
+for b in classcapd classcapctl; do
+	[[ -x bin/$b ]] || die "bin/$b is missing: run make build (make bench builds first)"
+done
+[[ $record_seconds =~ ^[0-9]+$ && $record_seconds -ge 5 ]] || die "BENCH_RECORD_SECONDS=$record_seconds: want a whole number >= 5"
+[[ $tap_count =~ ^[0-9]+$ && $tap_count -ge 1 ]] || die "BENCH_TAPS=$tap_count: want a whole number >= 1"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/classcap-bench.XXXXXX")
+
+# stop_daemon ends the daemon this script started: SIGTERM, then SIGKILL
+# when it has not exited within 10 s.
+stop_daemon() {
+	local pid=$daemon_pid
+	[[ -n $pid ]] || return 0
+	daemon_pid=""
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		local deadline=$((SECONDS + 10))
+		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "classcapd (pid $pid) did not stop within 10 s of SIGTERM; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_daemon
+	if [[ -n ${BENCH_KEEP:-} ]]; then
+		log "work directory kept: $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "work directory $work"
+go build -o "$work/benchtool" ./scripts/benchtool || die "build scripts/benchtool"
+bt="$work/benchtool"
+
+# start_daemon CONFIG NAME starts classcapd and waits until it answers and
+# its camera and microphone deliver.
+start_daemon() {
+	local cfg=$1 name=$2 socket=$3
+	daemon_log="$work/$name.log"
+	bin/classcapd -config "$cfg" >"$daemon_log" 2>&1 &
+	daemon_pid=$!
+	"$bt" ready -socket "$socket" -timeout 20s || die "classcapd ($name) did not come up"
+	kill -0 "$daemon_pid" 2>/dev/null || die "classcapd ($name) exited"
+}
+
+# div A B FORMAT prints A/B with the printf FORMAT; fails when B is 0.
+div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b == 0) exit 1; printf f "\n", a / b }'; }
+
+# probe_hls DIR checks that ffprobe reads DIR/index.m3u8 as fMP4 HLS with
+# H.264 and Opus, and prints its duration in seconds.
+probe_hls() {
+	local pl=$1/index.m3u8 codecs
+	[[ -s $pl ]] || die "$pl is missing"
+	grep -q '^#EXT-X-MAP:' "$pl" || die "$pl has no EXT-X-MAP: not fMP4 HLS"
+	codecs=$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$pl" | sed "/^$/d" | sort -u | paste -sd, -) ||
+		die "ffprobe cannot read $pl"
+	[[ $codecs == "h264,opus" ]] || die "$pl: ffprobe finds codecs \"$codecs\", want h264 and opus"
+	ffprobe -v error -show_entries format=duration -of csv=p=0 "$pl" || die "ffprobe: no duration in $pl"
+}
+
+# --- inputs: 720p30 H.264 (~2.5 Mb/s, no B-frames, keyframe every 60) and
+# 48 kHz mono speech over a little room noise, both record_seconds long.
+log "making ${record_seconds} s of 720p30 H.264 and 48 kHz speech"
+video="$work/in.h264"
+audio="$work/in.wav"
+ffmpeg -hide_banner -loglevel error -nostdin -y \
+	-f lavfi -i "testsrc2=size=1280x720:rate=30,noise=alls=6:allf=t" -t "$record_seconds" \
+	-c:v libx264 -preset veryfast -b:v 2500k -maxrate 2500k -bufsize 5000k \
+	-bf 0 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
+	-bsf:v h264_mp4toannexb -f h264 "$video" || die "ffmpeg: make $video"
+espeak-ng -s 150 -w "$work/speech.wav" \
+	"Good morning, everyone. Today we are going to look at fractions, and how they relate to division.
+	Take out your notebooks, and write down the first problem on the board. If you have three pizzas
+	and four friends, how much pizza does each friend get? Talk to your partner for a minute, then we
+	will share our answers." || die "espeak-ng: make speech"
+ffmpeg -hide_banner -loglevel error -nostdin -y \
+	-stream_loop -1 -i "$work/speech.wav" \
+	-f lavfi -i "anoisesrc=color=pink:amplitude=0.01:sample_rate=48000" \
+	-filter_complex "[0:a]aresample=48000,aformat=channel_layouts=mono[s];[s][1:a]amix=inputs=2:duration=first:normalize=0[a]" \
+	-map "[a]" -t "$record_seconds" -ar 48000 -ac 1 -c:a pcm_s16le "$audio" || die "ffmpeg: make $audio"
+video_kbps=$(awk -v b="$(stat -c %s "$video")" -v s="$record_seconds" 'BEGIN { printf "%.0f", b * 8 / s / 1000 }')
+log "input video ${video_kbps} kb/s"
+
+# --- ours: classcapd, replay profile, recording record_seconds in real time.
+box="$work/replay"
+sock="$box/classcapd.sock"
+cat >"$work/replay.toml" <<EOF
+[device]
+id = "bench-replay"
+data_dir = "$box"
+[hardware]
+profile = "replay"
+[hardware.replay]
+video = "$video"
+audio = "$audio"
+fps = 30
+pace = "realtime"
+[audio]
+bitrate_kbps = 32
+complexity = 10
+[recording]
+segment_seconds = 4
+min_free_mb = 100
+EOF
+log "classcapd (replay): recording ${record_seconds} s"
+start_daemon "$work/replay.toml" replay "$sock"
+# For the log only: what the daemon spends idle (camera and microphones
+# running, nothing recorded) over 5 s.
+idle0=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
+sleep 5
+cpu0=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
+log "classcapd idle: $(div "$(awk -v a="$idle0" -v b="$cpu0" 'BEGIN { print b - a }')" 5 "%.4f") CPU s per s"
+started=$(bin/classcapctl -socket "$sock" record start) || die "record start (replay)"
+lesson_id=$(sed -n 's/^recording lesson \([^ ]*\) .*/\1/p' <<<"$started")
+[[ -n $lesson_id ]] || die "record start answered \"$started\": no lesson id"
+"$bt" hold -socket "$sock" -pid "$daemon_pid" -for "${record_seconds}s" || die "recording did not last ${record_seconds} s"
+bin/classcapctl -socket "$sock" record stop >/dev/null || die "record stop (replay)"
+cpu1=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
+ours_rss=$("$bt" hwm "$daemon_pid") || die "read classcapd's peak RSS"
+stop_daemon
+ours_media=$("$bt" lesson "$box/lessons/$lesson_id/lesson.json") || die "read lesson $lesson_id"
+probed=$(probe_hls "$box/lessons/$lesson_id")
+log "lesson $lesson_id: ${ours_media} s in lesson.json, ${probed} s by ffprobe; CPU ${cpu0} s -> ${cpu1} s"
+ours_cpu=$(div "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" "$ours_media" "%.4f") ||
+	die "lesson $lesson_id has no media duration"
+daemon_log=""
+
+# --- peer: ffmpeg on the same input; median of 3 runs.
+log "ffmpeg (peer): 3 runs"
+peer_cpus=()
+peer_rsss=()
+for i in 1 2 3; do
+	out="$work/peer$i"
+	mkdir -p "$out"
+	"$bt" rusage -o "$work/peer$i.rusage" -- ffmpeg -hide_banner -loglevel error -nostdin -y \
+		-f h264 -framerate 30 -i "$video" -i "$audio" -map 0:v -map 1:a \
+		-c:v copy -bsf:v setts=ts=N:time_base=1/30 \
+		-c:a libopus -b:a 32k -compression_level 10 -application voip -ac 1 \
+		-f hls -hls_segment_type fmp4 -hls_time 4 -hls_playlist_type vod \
+		-hls_fmp4_init_filename init.mp4 -hls_segment_filename "$out/seg_%05d.m4s" "$out/index.m3u8" ||
+		die "ffmpeg (peer) run $i"
+	peer_media=$(probe_hls "$out")
+	read -r cpu rss <"$work/peer$i.rusage"
+	per_s=$(div "$cpu" "$peer_media" "%.4f") || die "peer output has no duration"
+	peer_cpus+=("$per_s")
+	peer_rsss+=("$rss")
+	log "ffmpeg run $i: ${cpu} s CPU for ${peer_media} s of media, peak RSS ${rss} MB"
+done
+peer_cpu=$(printf '%s\n' "${peer_cpus[@]}" | "$bt" quantile -p 0.5)
+peer_rss=$(printf '%s\n' "${peer_rsss[@]}" | "$bt" quantile -p 0.5)
+peer_cpu=$(printf '%.4f' "$peer_cpu")
+peer_rss=$(printf '%.1f' "$peer_rss")
+
+"$bt" line -name record_cpu_per_media_s -ours "$ours_cpu" -peer "$peer_cpu" -unit cpu_s_per_media_s
+"$bt" line -name record_rss_mb -ours "$ours_rss" -peer "$peer_rss" -unit MB
+
+# --- tap to first frame: sim profile, default 1280x720 30 fps.
+box="$work/sim"
+sock="$box/classcapd.sock"
+cat >"$work/sim.toml" <<EOF
+[device]
+id = "bench-sim"
+data_dir = "$box"
+[hardware]
+profile = "sim"
+[recording]
+segment_seconds = 4
+min_free_mb = 100
+EOF
+log "classcapd (sim): ${tap_count} record start/stop cycles"
+start_daemon "$work/sim.toml" sim "$sock"
+"$bt" taps -socket "$sock" -n "$tap_count" -hold 1s -gap 1s >"$work/taps.txt" || die "record start/stop cycles"
+cached=$(grep -c 'from_cache=true' "$daemon_log" || true)
+stop_daemon
+log "first-picture latencies (ms): $(paste -sd' ' "$work/taps.txt"); ${cached} of ${tap_count} started from the cached keyframe"
+p50=$("$bt" quantile -p 0.5 <"$work/taps.txt")
+p90=$("$bt" quantile -p 0.9 <"$work/taps.txt")
+"$bt" line -name tap_to_first_frame_ms -ours "$(printf '%.2f' "$p50")" -unit ms
+"$bt" line -name tap_to_first_frame_p90_ms -ours "$(printf '%.2f' "$p90")" -unit ms

@@ -5,6 +5,7 @@
 #
 #   scripts/install-deps.sh          build + test: C compilers (cgo codecs), ffmpeg (ffprobe judges media)
 #   scripts/install-deps.sh cross    also the arm64 and armv7 cross compilers (make build-arm64/-armv7)
+#   scripts/install-deps.sh hwsim    also QEMU and busybox for the GPIO tests in a VM (scripts/hwsim/)
 #
 # Runs as root, or through sudo when it is not root. Never asks questions.
 set -euo pipefail
@@ -18,6 +19,7 @@ packages=(
 	make
 	git            # version string: git describe
 	ffmpeg         # ffprobe and ffmpeg judge every media file in tests
+	espeak-ng      # make bench: speech-like test audio
 	ca-certificates
 )
 
@@ -29,12 +31,18 @@ for arg in "$@"; do
 			gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf   # Raspberry Pi OS 32-bit (armv7)
 		)
 		;;
+	hwsim)
+		packages+=(
+			qemu-system-x86 busybox-static cpio   # throw-away VM with a busybox initramfs
+			kmod xz-utils                         # depmod on the unpacked kernel; vmlinux extraction
+		)
+		;;
 	-h | --help)
-		sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
-		echo "install-deps: unknown argument \"$arg\" (known: cross)" >&2
+		echo "install-deps: unknown argument \"$arg\" (known: cross, hwsim)" >&2
 		exit 2
 		;;
 	esac
