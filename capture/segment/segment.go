@@ -2,8 +2,9 @@
 // (ftyp+moov with an H.264 and an Opus track) and numbered segments
 // seg_NNNNNN.m4s, each starting at an IDR picture and holding one or more
 // moof+mdat fragments. A segment is written under a temporary name (.part)
-// with a fragment appended and fsynced at least every FlushInterval of media,
-// so a crash loses at most that much; it is renamed to its final name when
+// with a fragment appended at least every FlushInterval of media and fsynced
+// right after in the background (a stalled fsync never holds up the writes
+// behind it), so a crash loses at most about that much; it is renamed to its final name when
 // closed. Repair turns a .part file left by a crash into a closed segment.
 package segment
 
@@ -123,6 +124,7 @@ type openSegment struct {
 	number   int
 	path     string
 	f        *os.File
+	sync     *syncer
 	hash     hash.Hash
 	bytes    int64
 	startV   uint64
@@ -444,9 +446,10 @@ func (w *Writer) fragmentOnce(vLimit, aLimit uint64) (bool, error) {
 	if _, err := w.seg.f.Write(b); err != nil {
 		return false, fmt.Errorf("segment: write %s: %w", w.seg.path, err)
 	}
-	if err := w.seg.f.Sync(); err != nil {
+	if err := w.seg.sync.failed(); err != nil {
 		return false, fmt.Errorf("segment: fsync %s: %w", w.seg.path, err)
 	}
+	w.seg.sync.kick()
 	w.seg.hash.Write(b)
 	w.seg.bytes += int64(len(b))
 	w.moof++
@@ -478,7 +481,7 @@ func (w *Writer) openSegment(vs []videoSample, as []audioSample) error {
 		f.Close()
 		return err
 	}
-	s := &openSegment{number: n, path: path, f: f, hash: sha256.New(), disc: w.nextDisc}
+	s := &openSegment{number: n, path: path, f: f, sync: newSyncer(f), hash: sha256.New(), disc: w.nextDisc}
 	if len(vs) > 0 {
 		s.hasVideo, s.startV = true, vs[0].dts
 	}
@@ -497,6 +500,14 @@ func (w *Writer) closeSegment() error {
 		return nil
 	}
 	w.seg = nil
+	err := s.sync.stop()
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		s.f.Close()
+		return fmt.Errorf("segment: fsync %s: %w", s.path, err)
+	}
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("segment: close %s: %w", s.path, err)
 	}
@@ -554,6 +565,7 @@ func (w *Writer) Close() error {
 		err = w.closeSegment()
 	}
 	if w.seg != nil {
+		w.seg.sync.stop()
 		w.seg.f.Close()
 	}
 	w.closed = true
