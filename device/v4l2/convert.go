@@ -49,6 +49,9 @@ func (l frameLayout) check() error {
 	if l.Width <= 0 || l.Height <= 0 || l.Width%2 != 0 || l.Height%2 != 0 || l.Width > 1<<14 || l.Height > 1<<14 {
 		return fmt.Errorf("convert %v: unsupported frame size %dx%d (need even, at most 16384)", l.Format, l.Width, l.Height)
 	}
+	if l.Stride < 0 || l.Stride > 1<<20 {
+		return fmt.Errorf("convert %v: bytes per line %d out of range", l.Format, l.Stride)
+	}
 	return nil
 }
 

@@ -160,11 +160,12 @@ type candidate struct {
 	ok     bool    // close enough: at least half the pixels and half the rate
 }
 
-// Choose picks a format, size and rate from formats for cfg. A class of
-// formats (H.264, then raw YUV, then MJPEG) wins when its best size is close
-// enough to the request (at least half the requested pixels and half the
-// requested rate); when no class is close enough, the best of H.264 and raw
-// wins; MJPEG is chosen only when nothing else is offered. Within a class
+// Choose picks a format, size and rate from formats for cfg. H.264 wins
+// when its best size is close enough to the request (at least half the
+// requested pixels and half the requested rate), then raw YUV on the same
+// terms; when neither is close enough, the nearer of the two wins. MJPEG is
+// chosen only when neither H.264 nor raw YUV is offered (and RawCamera
+// cannot stream it yet: there is no JPEG decoder). Within a class
 // the candidate nearest the request wins (size and rate on a log scale,
 // rate shortfalls and aspect changes weighing extra).
 func Choose(formats []FormatInfo, cfg Config) (Choice, error) {
@@ -183,7 +184,7 @@ func Choose(formats []FormatInfo, cfg Config) (Choice, error) {
 			}
 		}
 	}
-	for _, b := range best {
+	for _, b := range best[:2] {
 		if b != nil && b.ok {
 			return b.choice, nil
 		}
