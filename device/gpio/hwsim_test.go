@@ -15,8 +15,8 @@ import (
 // TestHWSim runs package gpio against the kernel's own GPIO code: it boots a
 // throw-away QEMU VM with a Debian kernel and gpio-sim (scripts/hwsim/), and
 // runs internal/gpiocheck inside: button edges (active-low, bias none and
-// pull-up, kernel debounce) with kernel timestamps, LED levels, and a chip
-// that vanishes. The first run downloads and builds into a cache (see
+// pull-up, kernel debounce) with kernel timestamps, one-colour and RGB LED
+// levels (active-high and active-low), and a chip that vanishes. The first run downloads and builds into a cache (see
 // scripts/hwsim/prepare.sh); set CLASSCAP_HWSIM=0 to skip it.
 func TestHWSim(t *testing.T) {
 	if os.Getenv("CLASSCAP_HWSIM") == "0" {
@@ -45,6 +45,7 @@ func TestHWSim(t *testing.T) {
 		"gpiocheck -bias none -presses 3",
 		"gpiocheck -bias pull-up -presses 2",
 		"gpiocheck -bias none -debounce 5ms -presses 2",
+		"gpiocheck -rgb /sys/kernel/config/gpio-sim/rgb",
 		"gpiocheck -vanish /sys/kernel/config/gpio-sim/chip0/live",
 	}, " && ")
 	vm := exec.Command(filepath.Join(hwsim, "run-vm.sh"), "-q", "-l", log, "-m", "gpio-sim", "-t", "90",
@@ -58,8 +59,8 @@ func TestHWSim(t *testing.T) {
 		t.Fatalf("run-vm.sh: %v\n%s\nconsole:\n%s", err, stderr.Bytes(), console)
 	}
 	oks := strings.Count(string(console), "gpiocheck: ok")
-	if oks != 4 {
-		t.Fatalf("%d of 4 gpiocheck runs reported ok\nconsole:\n%s", oks, console)
+	if oks != 5 {
+		t.Fatalf("%d of 5 gpiocheck runs reported ok\nconsole:\n%s", oks, console)
 	}
 	t.Logf("VM run took %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
 }

@@ -24,13 +24,18 @@ func main() {
 	debounce := flag.Duration("debounce", 0, "kernel debounce to request")
 	presses := flag.Int("presses", 3, "press/release cycles")
 	vanish := flag.String("vanish", "", "gpio-sim live file: take the chip away and check the errors")
+	rgb := flag.String("rgb", "", "gpio-sim configfs directory to create a 3-line chip in for an RGB LED check")
 	flag.Parse()
 	var err error
 	mode := fmt.Sprintf("bias %q, debounce %v", *bias, *debounce)
-	if *vanish != "" {
+	switch {
+	case *vanish != "":
 		mode = "vanishing chip"
 		err = checkVanish(*vanish)
-	} else {
+	case *rgb != "":
+		mode = "RGB LED"
+		err = checkRGB(*rgb)
+	default:
 		err = run(*bias, *debounce, *presses)
 	}
 	if err != nil {
@@ -220,6 +225,81 @@ func checkVanish(live string) error {
 		return fmt.Errorf("OpenButton on a vanished chip: err = %v, want a not-found error", err)
 	}
 	fmt.Printf("gpiocheck: OpenButton after the chip vanished: %v\n", err)
+	return nil
+}
+
+// checkRGB creates a gpio-sim chip with three lines under the configfs
+// directory dir and drives an RGB LED on them, active-high and active-low.
+func checkRGB(dir string) error {
+	bank := filepath.Join(dir, "bank0")
+	for _, d := range []string{dir, bank} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("gpio-sim: %w", err)
+		}
+	}
+	if err := writeFile(filepath.Join(bank, "num_lines"), "3"); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "live"), "1"); err != nil {
+		return err
+	}
+	devName, err := os.ReadFile(filepath.Join(dir, "dev_name"))
+	if err != nil {
+		return err
+	}
+	chipName, err := os.ReadFile(filepath.Join(bank, "chip_name"))
+	if err != nil {
+		return err
+	}
+	chip := g(chipName)
+	sys := filepath.Join("/sys/devices/platform", g(devName), chip)
+	read := func() (string, error) {
+		var v []byte
+		for i := 0; i < 3; i++ {
+			b, err := os.ReadFile(filepath.Join(sys, fmt.Sprintf("sim_gpio%d", i), "value"))
+			if err != nil {
+				return "", err
+			}
+			v = append(v, g(b)...)
+		}
+		return string(v), nil
+	}
+	for _, activeLow := range []bool{false, true} {
+		l, err := gpio.OpenLED(gpio.LEDConfig{Chip: chip, Lines: []int{0, 1, 2}, ActiveLow: activeLow})
+		if err != nil {
+			return err
+		}
+		if l.Mono() {
+			l.Close()
+			return fmt.Errorf("three-line LED: Mono() = true")
+		}
+		// The first step checks that OpenLED drives the lines off.
+		for i, c := range []led.Color{led.Off, led.Red, led.Green, led.Blue, led.Yellow, led.Cyan, led.Purple, led.White, led.Off} {
+			if i > 0 {
+				if err := l.Set(c); err != nil {
+					l.Close()
+					return err
+				}
+			}
+			got, err := read()
+			if err != nil {
+				l.Close()
+				return err
+			}
+			want := ""
+			for _, on := range []bool{c.R, c.G, c.B} {
+				want += map[bool]string{true: "1", false: "0"}[on != activeLow]
+			}
+			if got != want {
+				l.Close()
+				return fmt.Errorf("RGB LED active-low=%v %v: lines r,g,b = %s, want %s", activeLow, c, got, want)
+			}
+			fmt.Printf("gpiocheck: RGB LED active-low=%v %v -> lines %s\n", activeLow, c, got)
+		}
+		if err := l.Close(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
