@@ -133,16 +133,18 @@ const (
 
 // PCM ioctl requests (SNDRV_PCM_IOCTL_*).
 const (
-	ioctlPVersion    = iocRead | unsafe.Sizeof(int32(0))<<16 | pcmType | 0x00
-	ioctlInfo        = iocRead | unsafe.Sizeof(pcmInfo{})<<16 | pcmType | 0x01
-	ioctlHWRefine    = iocRead | iocWrite | unsafe.Sizeof(hwParams{})<<16 | pcmType | 0x10
-	ioctlHWParams    = iocRead | iocWrite | unsafe.Sizeof(hwParams{})<<16 | pcmType | 0x11
-	ioctlHWFree      = pcmType | 0x12
-	ioctlSWParams    = iocRead | iocWrite | unsafe.Sizeof(swParams{})<<16 | pcmType | 0x13
-	ioctlPrepare     = pcmType | 0x40
-	ioctlStart       = pcmType | 0x42
-	ioctlDrop        = pcmType | 0x43
-	ioctlReadIFrames = iocRead | unsafe.Sizeof(xferi{})<<16 | pcmType | 0x51
+	ioctlPVersion     = iocRead | unsafe.Sizeof(int32(0))<<16 | pcmType | 0x00
+	ioctlInfo         = iocRead | unsafe.Sizeof(pcmInfo{})<<16 | pcmType | 0x01
+	ioctlHWRefine     = iocRead | iocWrite | unsafe.Sizeof(hwParams{})<<16 | pcmType | 0x10
+	ioctlHWParams     = iocRead | iocWrite | unsafe.Sizeof(hwParams{})<<16 | pcmType | 0x11
+	ioctlHWFree       = pcmType | 0x12
+	ioctlSWParams     = iocRead | iocWrite | unsafe.Sizeof(swParams{})<<16 | pcmType | 0x13
+	ioctlPrepare      = pcmType | 0x40
+	ioctlStart        = pcmType | 0x42
+	ioctlDrop         = pcmType | 0x43
+	ioctlDrain        = pcmType | 0x44
+	ioctlWriteIFrames = iocWrite | unsafe.Sizeof(xferi{})<<16 | pcmType | 0x50
+	ioctlReadIFrames  = iocRead | unsafe.Sizeof(xferi{})<<16 | pcmType | 0x51
 
 	// SNDRV_CTL_IOCTL_PCM_PREFER_SUBDEVICE on /dev/snd/controlC<card>.
 	ioctlCtlPreferSubdevice = iocWrite | unsafe.Sizeof(int32(0))<<16 | ctlType | 0x32

@@ -10,26 +10,26 @@ import (
 // by gcc for each architecture.
 func TestIoctlNumbers(t *testing.T) {
 	want := map[string]map[string]uintptr{
-		"amd64": {"HW_REFINE": 0xc2604110, "HW_PARAMS": 0xc2604111, "SW_PARAMS": 0xc0884113, "READI_FRAMES": 0x80184151},
-		"arm64": {"HW_REFINE": 0xc2604110, "HW_PARAMS": 0xc2604111, "SW_PARAMS": 0xc0884113, "READI_FRAMES": 0x80184151},
-		"arm":   {"HW_REFINE": 0xc25c4110, "HW_PARAMS": 0xc25c4111, "SW_PARAMS": 0xc0684113, "READI_FRAMES": 0x800c4151},
+		"amd64": {"HW_REFINE": 0xc2604110, "HW_PARAMS": 0xc2604111, "SW_PARAMS": 0xc0884113, "READI_FRAMES": 0x80184151, "WRITEI_FRAMES": 0x40184150},
+		"arm64": {"HW_REFINE": 0xc2604110, "HW_PARAMS": 0xc2604111, "SW_PARAMS": 0xc0884113, "READI_FRAMES": 0x80184151, "WRITEI_FRAMES": 0x40184150},
+		"arm":   {"HW_REFINE": 0xc25c4110, "HW_PARAMS": 0xc25c4111, "SW_PARAMS": 0xc0684113, "READI_FRAMES": 0x800c4151, "WRITEI_FRAMES": 0x400c4150},
 	}[runtime.GOARCH]
 	if want == nil {
 		t.Skipf("no reference values for %s", runtime.GOARCH)
 	}
 	got := map[string]uintptr{
-		"HW_REFINE": ioctlHWRefine, "HW_PARAMS": ioctlHWParams, "SW_PARAMS": ioctlSWParams, "READI_FRAMES": ioctlReadIFrames,
+		"HW_REFINE": ioctlHWRefine, "HW_PARAMS": ioctlHWParams, "SW_PARAMS": ioctlSWParams, "READI_FRAMES": ioctlReadIFrames, "WRITEI_FRAMES": ioctlWriteIFrames,
 	}
 	// The same on every architecture.
 	for k, v := range map[string]uintptr{
-		"PVERSION": 0x80044100, "INFO": 0x81204101, "HW_FREE": 0x4112, "PREPARE": 0x4140, "START": 0x4142, "DROP": 0x4143,
+		"PVERSION": 0x80044100, "INFO": 0x81204101, "HW_FREE": 0x4112, "PREPARE": 0x4140, "START": 0x4142, "DROP": 0x4143, "DRAIN": 0x4144,
 		"CTL_PCM_PREFER_SUBDEVICE": 0x40045532,
 	} {
 		want[k] = v
 	}
 	for k, v := range map[string]uintptr{
 		"PVERSION": ioctlPVersion, "INFO": ioctlInfo, "HW_FREE": ioctlHWFree, "PREPARE": ioctlPrepare, "START": ioctlStart,
-		"DROP": ioctlDrop, "CTL_PCM_PREFER_SUBDEVICE": ioctlCtlPreferSubdevice,
+		"DROP": ioctlDrop, "DRAIN": ioctlDrain, "CTL_PCM_PREFER_SUBDEVICE": ioctlCtlPreferSubdevice,
 	} {
 		got[k] = v
 	}

@@ -207,3 +207,24 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("ParseFormat(FLOAT_LE) succeeded")
 	}
 }
+
+func TestEncodeRoundTrip(t *testing.T) {
+	src := []float32{0, 0.5, -0.5, 1, -1, 0.123456, 2, -3, float32(math.NaN())}
+	want := []float32{0, 0.5, -0.5, 1, -1, 0.123456, 1, -1, 0}
+	for _, c := range []struct {
+		f   Format
+		tol float64
+	}{{S16LE, 1.0 / 32767}, {S32LE, 1e-7}} {
+		raw := make([]byte, len(src)*c.f.bytes())
+		encode(raw, src, c.f)
+		got := make([]float32, len(src))
+		if n := convert(got, raw, c.f); n != len(src) {
+			t.Fatalf("%v: %d samples back", c.f, n)
+		}
+		for i := range want {
+			if d := math.Abs(float64(got[i] - want[i])); d > c.tol {
+				t.Errorf("%v: %v came back as %v", c.f, src[i], got[i])
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,6 +230,23 @@ func (m *Mic) takeEpoch() time.Time {
 func framesDur(frames int64, rate int) time.Duration {
 	r := int64(rate)
 	return time.Duration(frames/r)*time.Second + time.Duration(frames%r)*time.Second/time.Duration(r)
+}
+
+// encode writes the samples of src (clamped to [-1, 1]) to dst as
+// interleaved little-endian samples of format f; dst must hold them all.
+func encode(dst []byte, src []float32, f Format) {
+	for i, v := range src {
+		x := math.Max(-1, math.Min(1, float64(v)))
+		if math.IsNaN(x) {
+			x = 0
+		}
+		switch f {
+		case S16LE:
+			binary.LittleEndian.PutUint16(dst[2*i:], uint16(int16(math.Round(x*32767))))
+		default:
+			binary.LittleEndian.PutUint32(dst[4*i:], uint32(int32(math.Round(x*math.MaxInt32))))
+		}
+	}
 }
 
 // convert writes the samples of raw (interleaved, little-endian, format f)

@@ -61,16 +61,16 @@ func New(cfg Config, log *slog.Logger) (*Mic, error) {
 		return nil, err
 	}
 	m := &Mic{cfg: cfg, log: log}
-	d, err := openDevice(cfg, addr)
+	d, err := openDevice(cfg, addr, 'c')
 	if err != nil {
-		return nil, err
+		return nil, named(cfg.Device, addr, err)
 	}
 	m.cnt.opens.Add(1)
 	d.params.CardID = cardID(cfg.ProcRoot, addr.Card)
 	m.params, m.dev = d.params, d
-	// Later opens ask for exactly what was negotiated.
+	// Later opens ask for exactly what was negotiated, resolving the name
+	// again (a USB array plugged back in may get another card number).
 	m.cfg.Channels, m.cfg.Rate, m.cfg.Format = d.params.Channels, d.params.Rate, d.params.Format
-	m.cfg.Device = addr.String()
 	log.Info("microphone opened", "device", cfg.Device, "path", d.path, "name", d.params.Name,
 		"channels", d.params.Channels, "rate", d.params.Rate, "format", d.params.Format.String(),
 		"period_frames", d.params.PeriodFrames, "buffer_frames", d.params.BufferFrames)
@@ -88,9 +88,9 @@ func Probe(name string) (Caps, error) {
 	if err != nil {
 		return Caps{}, err
 	}
-	fd, path, err := openPCM(cfg.DevRoot, addr)
+	fd, path, err := openPCM(cfg.DevRoot, addr, 'c')
 	if err != nil {
-		return Caps{}, err
+		return Caps{}, named(name, addr, err)
 	}
 	defer unix.Close(fd)
 	_, caps, err := probe(refiner(fd))
@@ -117,10 +117,20 @@ func cardID(procRoot string, card int) string {
 	return string(bytes.TrimSpace(b))
 }
 
-// openPCM opens the capture node of addr non-blocking, asking the control
-// device for the subdevice first when one is named.
-func openPCM(devRoot string, addr Addr) (int, string, error) {
-	path := addr.Path(devRoot)
+// named prefixes err with the name the user gave when it differs from the
+// resolved address that err names.
+func named(name string, addr Addr, err error) error {
+	if name == addr.String() {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// openPCM opens the node of addr for stream ('c' capture, 'p' playback)
+// non-blocking, asking the control device for the subdevice first when one
+// is named.
+func openPCM(devRoot string, addr Addr, stream byte) (int, string, error) {
+	path := addr.node(devRoot, stream)
 	flags := unix.O_RDWR | unix.O_NONBLOCK | unix.O_CLOEXEC
 	if addr.Subdevice < 0 {
 		fd, err := unix.Open(path, flags, 0)
@@ -150,10 +160,10 @@ func openPCM(devRoot string, addr Addr) (int, string, error) {
 	return fd, path, nil
 }
 
-// openDevice opens addr and configures it from cfg (hardware and software
-// parameters), leaving it prepared.
-func openDevice(cfg Config, addr Addr) (d *device, err error) {
-	fd, path, err := openPCM(cfg.DevRoot, addr)
+// openDevice opens addr for stream ('c' or 'p') and configures it from cfg
+// (hardware and software parameters), leaving it prepared.
+func openDevice(cfg Config, addr Addr, stream byte) (d *device, err error) {
+	fd, path, err := openPCM(cfg.DevRoot, addr, stream)
 	if err != nil {
 		return nil, err
 	}
@@ -199,8 +209,13 @@ func openDevice(cfg Config, addr Addr) (d *device, err error) {
 	}
 	sw := swParams{
 		AvailMin:       uint(d.params.PeriodFrames),
-		StartThreshold: uint(d.params.BufferFrames), // started explicitly
+		StartThreshold: uint(d.params.BufferFrames), // capture is started explicitly
 		StopThreshold:  uint(d.params.BufferFrames), // a full buffer is an overrun
+	}
+	if stream == 'p' {
+		// Playback starts by itself once two periods are queued and
+		// underruns when the buffer runs empty.
+		sw.StartThreshold = uint(min(2*d.params.PeriodFrames, d.params.BufferFrames))
 	}
 	if err := ioctl(fd, ioctlSWParams, unsafe.Pointer(&sw)); err != nil {
 		return nil, fmt.Errorf("sw params %s: %w", path, err)
@@ -260,8 +275,8 @@ func (m *Mic) Run(ctx context.Context, sink func(media.PCM)) error {
 		if err != nil {
 			return err
 		}
-		if d, err = openDevice(m.cfg, addr); err != nil {
-			return err
+		if d, err = openDevice(m.cfg, addr, 'c'); err != nil {
+			return named(m.cfg.Device, addr, err)
 		}
 		m.cnt.opens.Add(1)
 		if got := d.params; got.Channels != m.params.Channels || got.Rate != m.params.Rate || got.Format != m.params.Format {

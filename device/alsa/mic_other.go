@@ -29,3 +29,23 @@ func Probe(name string) (Caps, error) {
 func (m *Mic) Run(ctx context.Context, sink func(media.PCM)) error {
 	return fmt.Errorf("alsa %s: %w", m.cfg.Device, ErrUnsupported)
 }
+
+// Playback is not available on this platform.
+type Playback struct{}
+
+// NewPlayback fails with ErrUnsupported on this platform.
+func NewPlayback(cfg Config, log *slog.Logger) (*Playback, error) {
+	return nil, fmt.Errorf("alsa %s: %w", cfg.Device, ErrUnsupported)
+}
+
+// Params returns the zero Params.
+func (p *Playback) Params() Params { return Params{} }
+
+// Underruns returns 0.
+func (p *Playback) Underruns() uint64 { return 0 }
+
+// Write fails with ErrUnsupported.
+func (p *Playback) Write(ctx context.Context, pcm media.PCM) error { return ErrUnsupported }
+
+// Close does nothing.
+func (p *Playback) Close() error { return nil }

@@ -31,8 +31,13 @@ type Addr struct {
 }
 
 // Path returns the capture device node under devRoot (normally "/dev/snd").
-func (a Addr) Path(devRoot string) string {
-	return filepath.Join(devRoot, fmt.Sprintf("pcmC%dD%dc", a.Card, a.Device))
+func (a Addr) Path(devRoot string) string { return a.node(devRoot, 'c') }
+
+// PlaybackPath returns the playback device node under devRoot.
+func (a Addr) PlaybackPath(devRoot string) string { return a.node(devRoot, 'p') }
+
+func (a Addr) node(devRoot string, stream byte) string {
+	return filepath.Join(devRoot, fmt.Sprintf("pcmC%dD%d%c", a.Card, a.Device, stream))
 }
 
 // String formats a in the canonical "hw:C,D[,S]" form.
