@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/classcap/classcap/capture/durable"
@@ -126,12 +127,19 @@ type WriterConfig struct {
 	Now func() Clock
 }
 
-// Recording is a lesson being recorded. One goroutine owns it.
+// Recording is a lesson being recorded. One goroutine owns it; lesson.json,
+// the playlist and the OnSegment hook are written by a goroutine of its own,
+// so a slow disk never holds up the media behind them.
 type Recording struct {
 	store *Store
 	meta  Meta
 	w     *segment.Writer
 	cfg   WriterConfig
+
+	saves   chan Meta // the latest record to write; older ones are replaced
+	saved   chan struct{}
+	saveMu  sync.Mutex
+	saveErr error
 }
 
 // Create starts a new lesson described by m (ID, Number, Device,
@@ -162,7 +170,7 @@ func (s *Store) Create(m Meta, cfg WriterConfig) (*Recording, error) {
 }
 
 func (s *Store) open(m Meta, cfg WriterConfig, pos segment.Position, disc bool) (*Recording, error) {
-	r := &Recording{store: s, meta: m, cfg: cfg}
+	r := &Recording{store: s, meta: m, cfg: cfg, saves: make(chan Meta, 1), saved: make(chan struct{})}
 	w, err := segment.New(segment.Config{
 		Dir:             s.Dir(m.ID),
 		SegmentDuration: cfg.SegmentDuration,
@@ -176,7 +184,57 @@ func (s *Store) open(m Meta, cfg WriterConfig, pos segment.Position, disc bool) 
 		return nil, fmt.Errorf("lesson %s: %w", m.ID, err)
 	}
 	r.w = w
+	go r.saveLoop()
 	return r, nil
+}
+
+func (r *Recording) saveLoop() {
+	defer close(r.saved)
+	for m := range r.saves {
+		err := r.store.save(m)
+		if err != nil {
+			r.saveMu.Lock()
+			if r.saveErr == nil {
+				r.saveErr = err
+			}
+			r.saveMu.Unlock()
+			continue
+		}
+		if r.cfg.OnSegment != nil && len(m.Segments) > 0 {
+			r.cfg.OnSegment(m, m.Segments[len(m.Segments)-1])
+		}
+	}
+}
+
+// queueSave hands a copy of the record to the save goroutine, replacing one
+// that is still waiting.
+func (r *Recording) queueSave() {
+	m := r.meta
+	m.Segments = append([]Segment(nil), r.meta.Segments...)
+	for {
+		select {
+		case r.saves <- m:
+			return
+		default:
+		}
+		select {
+		case <-r.saves:
+		default:
+		}
+	}
+}
+
+// drainSaves waits until every queued record is written and reports the
+// first error a save met.
+func (r *Recording) drainSaves() error {
+	if r.saves != nil {
+		close(r.saves)
+		<-r.saved
+		r.saves = nil
+	}
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
+	return r.saveErr
 }
 
 // Meta returns the lesson's record as of the last closed segment.
@@ -210,12 +268,13 @@ func (r *Recording) segmentClosed(info segment.Info) error {
 	if r.meta.Start.Wall == nil {
 		r.meta.Start.Wall = backdate(r.meta.Start, r.cfg.Now())
 	}
-	if err := r.store.save(r.meta); err != nil {
+	r.saveMu.Lock()
+	err := r.saveErr
+	r.saveMu.Unlock()
+	if err != nil {
 		return err
 	}
-	if r.cfg.OnSegment != nil {
-		r.cfg.OnSegment(r.meta, seg)
-	}
+	r.queueSave()
 	return nil
 }
 
@@ -239,6 +298,9 @@ func (m *Meta) addSegment(s Segment) {
 // VOD with ENDLIST, and lesson.json says how it stopped.
 func (r *Recording) Close(stop Stop) (Meta, error) {
 	err := r.w.Close()
+	if serr := r.drainSaves(); err == nil {
+		err = serr
+	}
 	stop.At = r.cfg.Now()
 	r.meta.Stop = &stop
 	r.meta.State = StateComplete
@@ -253,6 +315,9 @@ func (r *Recording) Close(stop Stop) (Meta, error) {
 // handed over is written first.
 func (r *Recording) Abandon() (Meta, error) {
 	err := r.w.Close()
+	if serr := r.drainSaves(); err == nil {
+		err = serr
+	}
 	return r.meta, err
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/classcap/classcap/capture/lesson"
 	"github.com/classcap/classcap/capture/mediatest"
+	"github.com/classcap/classcap/device/sysinfo"
 	"github.com/classcap/classcap/uplink/control"
 )
 
@@ -390,13 +391,16 @@ func TestKill9(t *testing.T) {
 	b.daemon = filepath.Join(binDir, "classcapd-plain")
 	b.start()
 	id := lessonFromStart(t, b.ctl(false, "record", "start"))
-	runStart := time.Now() // the first picture was taken just before the reply
+	// Each run of the lesson records the boot-time clock of its first
+	// picture; the kill is timed on the same clock, so no polling delay
+	// enters the figure.
+	runStart := b.meta(id).Runs[0].Start.BootTime
 	for k := 1; k <= kills; k++ {
 		wait := time.Duration(300+rnd.Intn(2700)) * time.Millisecond
 		time.Sleep(wait) // a random moment: this is the experiment, not a wait for a condition
-		killAt := time.Now()
+		killAt := sysinfo.BootTime().Seconds()
 		b.signal(syscall.SIGKILL)
-		expected := killAt.Sub(runStart).Seconds()
+		expected := killAt - runStart
 
 		// With the daemon down, every lesson on disk must decode as it
 		// was left: the closed ones through their playlists, the open one
@@ -404,15 +408,10 @@ func TestKill9(t *testing.T) {
 		checkAllLessons(t, b, id, k)
 
 		b.start()
-		b.waitFor("the lesson to continue", 30*time.Second, func() bool {
-			if b.status().Recorder.Lesson == id {
-				runStart = time.Now()
-				return true
-			}
-			return false
-		})
+		b.waitFor("the lesson to continue", 30*time.Second, func() bool { return b.status().Recorder.Lesson == id })
 		m := b.meta(id)
 		runs := len(m.Runs)
+		runStart = m.Runs[runs-1].Start.BootTime
 		if runs != k+1 {
 			t.Fatalf("kill %d: lesson has %d runs, want %d", k, runs, k+1)
 		}
