@@ -162,14 +162,20 @@ type Stats struct {
 	Blocks uint64 // blocks delivered
 	Xruns  uint64 // overruns recovered (frames were lost; PTS re-anchored)
 	Opens  uint64 // times the device was opened
+	// Lag is the clock time since the epoch minus the PTS of the end of
+	// the last block, measured as the block was handed over: normally
+	// between zero and a period or two. A steady trend over hours is the
+	// drift between the device's sample clock and the system clock.
+	Lag time.Duration
 }
 
 type counters struct {
 	frames, blocks, xruns, opens atomic.Uint64
+	lag                          atomic.Int64
 }
 
 func (c *counters) stats() Stats {
-	return Stats{Frames: c.frames.Load(), Blocks: c.blocks.Load(), Xruns: c.xruns.Load(), Opens: c.opens.Load()}
+	return Stats{Frames: c.frames.Load(), Blocks: c.blocks.Load(), Xruns: c.xruns.Load(), Opens: c.opens.Load(), Lag: time.Duration(c.lag.Load())}
 }
 
 // Mic captures from one ALSA PCM device. New opens and configures it, so

@@ -364,8 +364,10 @@ func (m *Mic) loop(ctx context.Context, io pcmIO, params Params, name string, ep
 		n += int64(filled)
 		m.cnt.frames.Add(uint64(filled))
 		m.cnt.blocks.Add(1)
+		end := anchor + framesDur(n, rate)
+		m.cnt.lag.Store(int64(time.Since(epoch) - end))
 		m.mu.Lock()
-		m.last = anchor + framesDur(n, rate)
+		m.last = end
 		m.mu.Unlock()
 		filled = 0
 	}
