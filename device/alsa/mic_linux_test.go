@@ -20,6 +20,15 @@ import (
 	"github.com/classcap/classcap/capture/media"
 )
 
+// microphone is capture/pipeline's Microphone, copied: importing the
+// pipeline would pull cgo encoders into cross-architecture test builds.
+type microphone interface {
+	Run(ctx context.Context, sink func(media.PCM)) error
+	Format() (channels, rate int)
+}
+
+var _ microphone = (*Mic)(nil)
+
 // step is one thing the fake device does: make frames available or fail
 // the next read.
 type step struct {
