@@ -129,6 +129,13 @@ func NewButton(pin gpio.PinIn, activeLow bool) *Button {
 
 // Edges returns the button's logical level changes (Pressed after
 // active-low). It is closed by Close.
+//
+// With OpenButton, Edge.At is when the kernel saw the edge: the event's
+// CLOCK_MONOTONIC timestamp moved onto time.Now's base, i.e. time.Now()
+// minus the event's age (clock_gettime(CLOCK_MONOTONIC) - timestamp). Go's
+// monotonic clock is CLOCK_MONOTONIC on Linux and At keeps its monotonic
+// reading, so At.Sub and time.Since against time.Now values are exact to
+// within a microsecond. With other pins At is when the edge was read.
 func (b *Button) Edges() <-chan button.Edge { return b.edges }
 
 func (b *Button) run(last bool) {
