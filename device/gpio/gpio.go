@@ -3,7 +3,7 @@
 //
 // The rest of the code sees periph.io's pin interfaces (gpio.PinIn for the
 // button, gpio.PinOut for each LED line): NewButton and NewLED work on any
-// such pin, which is how the tests drive them with periph's gpiotest fakes.
+// such pin, which is how the tests drive them with fake pins.
 // OpenButton and OpenLED request real lines through go-gpiocdev (uAPI v2:
 // edge events with kernel timestamps, bias, kernel debounce) and wrap them as
 // those pins.
