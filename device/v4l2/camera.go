@@ -36,6 +36,9 @@ func (c CameraConfig) prepare() (CameraConfig, time.Duration, error) {
 	return c, mono, nil
 }
 
+// openFunc opens a device for streaming (openSource; a fake in tests).
+type openFunc func(path string, ch Choice, log *slog.Logger) (frameSource, error)
+
 // RawCamera streams a raw format (YUYV, UYVY, NV12, YU12) and delivers I420
 // pictures. Run must not be called concurrently; it may be called again
 // after it returns (for instance after the device came back).
@@ -43,6 +46,7 @@ type RawCamera struct {
 	cfg       CameraConfig
 	epochMono time.Duration
 	log       *slog.Logger
+	open      openFunc
 	img       *image.YCbCr
 	seq       uint64
 }
@@ -56,7 +60,7 @@ func NewRawCamera(cfg CameraConfig, log *slog.Logger) (*RawCamera, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RawCamera{cfg: cfg, epochMono: mono, log: orDiscard(log)}, nil
+	return &RawCamera{cfg: cfg, epochMono: mono, log: orDiscard(log), open: openSource}, nil
 }
 
 // Run streams until ctx ends (it then returns ctx.Err()) or the device
@@ -69,7 +73,11 @@ func NewRawCamera(cfg CameraConfig, log *slog.Logger) (*RawCamera, error) {
 // Seq counts the frames delivered by this camera, across calls of Run.
 // Frames that cannot be converted (short or corrupt buffers) are skipped.
 func (c *RawCamera) Run(ctx context.Context, sink func(media.RawFrame)) error {
-	return capture(ctx, c.cfg.Device, c.cfg.Choice, c.epochMono, c.cfg.StallTimeout, c.log,
+	src, err := c.open(c.cfg.Device, c.cfg.Choice, c.log)
+	if err != nil {
+		return err
+	}
+	return runLoop(ctx, src, c.cfg.Device, c.epochMono, c.cfg.StallTimeout, c.log,
 		func(data []byte, pts time.Duration, l frameLayout) error {
 			img, err := toI420(c.img, data, l)
 			if err != nil {
@@ -89,6 +97,7 @@ type H264Camera struct {
 	cfg       CameraConfig
 	epochMono time.Duration
 	log       *slog.Logger
+	open      openFunc
 	au        auAssembler
 }
 
@@ -101,7 +110,7 @@ func NewH264Camera(cfg CameraConfig, log *slog.Logger) (*H264Camera, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &H264Camera{cfg: cfg, epochMono: mono, log: orDiscard(log)}, nil
+	return &H264Camera{cfg: cfg, epochMono: mono, log: orDiscard(log), open: openSource}, nil
 }
 
 // Run streams until ctx ends (it then returns ctx.Err()) or the device
@@ -111,7 +120,11 @@ func NewH264Camera(cfg CameraConfig, log *slog.Logger) (*H264Camera, error) {
 // Buffers that are not Annex-B are skipped.
 func (c *H264Camera) Run(ctx context.Context, sink func(media.AccessUnit)) error {
 	c.au = auAssembler{}
-	return capture(ctx, c.cfg.Device, c.cfg.Choice, c.epochMono, c.cfg.StallTimeout, c.log,
+	src, err := c.open(c.cfg.Device, c.cfg.Choice, c.log)
+	if err != nil {
+		return err
+	}
+	return runLoop(ctx, src, c.cfg.Device, c.epochMono, c.cfg.StallTimeout, c.log,
 		func(data []byte, pts time.Duration, _ frameLayout) error {
 			nalus, idr, err := c.au.assemble(data)
 			if err != nil {

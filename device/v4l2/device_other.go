@@ -3,7 +3,6 @@
 package v4l2
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,8 +18,6 @@ func List() ([]DeviceInfo, error) { return nil, ErrUnsupported }
 
 func epochMonotonic(time.Time) (time.Duration, error) { return 0, ErrUnsupported }
 
-type frameHandler func(data []byte, pts time.Duration, l frameLayout) error
-
-func capture(_ context.Context, path string, _ Choice, _, _ time.Duration, _ *slog.Logger, _ frameHandler) error {
-	return fmt.Errorf("v4l2 %s: %w", path, ErrUnsupported)
+func openSource(path string, _ Choice, _ *slog.Logger) (frameSource, error) {
+	return nil, fmt.Errorf("v4l2 %s: %w", path, ErrUnsupported)
 }

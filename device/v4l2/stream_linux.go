@@ -1,7 +1,6 @@
 package v4l2
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,7 @@ const bufferCount = 4
 type stream struct {
 	path    string
 	fd      int
+	efd     int // eventfd that wakes next
 	bufType uint32
 	bufs    [][]byte
 	planes  [1]plane // DQBUF/QBUF plane array (multi-planar API); heap, does not move
@@ -36,12 +36,15 @@ func openStream(path string, ch Choice) (_ *stream, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{path: path, fd: fd, bufType: bufType}
+	s := &stream{path: path, fd: fd, efd: -1, bufType: bufType}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
+	if s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("v4l2 %s: eventfd: %w", path, err)
+	}
 	if err := s.setFormat(ch); err != nil {
 		return nil, err
 	}
@@ -188,6 +191,10 @@ func (s *stream) close() {
 		unix.Close(s.fd)
 		s.fd = -1
 	}
+	if s.efd >= 0 {
+		unix.Close(s.efd)
+		s.efd = -1
+	}
 }
 
 func monotonicNow() (time.Duration, error) {
@@ -214,107 +221,70 @@ func epochMonotonic(epoch time.Time) (time.Duration, error) {
 	return m1 + (m2-m1)/2 - now.Sub(epoch), nil
 }
 
-// frameHandler takes one filled buffer; data is valid until it returns. An
-// error means the frame was unusable (skipped).
-type frameHandler func(data []byte, pts time.Duration, l frameLayout) error
+// next waits up to timeout for a filled buffer (see frameSource).
+func (s *stream) next(timeout time.Duration) (frame, bool, error) {
+	fds := [2]unix.PollFd{
+		{Fd: int32(s.fd), Events: unix.POLLIN},
+		{Fd: int32(s.efd), Events: unix.POLLIN},
+	}
+	n, err := unix.Poll(fds[:], int(timeout/time.Millisecond)+1)
+	if err != nil {
+		if errors.Is(err, unix.EINTR) {
+			return frame{}, false, nil
+		}
+		return frame{}, false, fmt.Errorf("v4l2 %s: poll: %w", s.path, err)
+	}
+	if n == 0 || fds[1].Revents != 0 {
+		return frame{}, false, nil
+	}
+	re := fds[0].Revents
+	b := s.newBuffer(0)
+	if err := ioctl(s.fd, vidiocDQBuf, unsafe.Pointer(&b)); err != nil {
+		if errors.Is(err, unix.EAGAIN) {
+			if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+				return frame{}, false, fmt.Errorf("v4l2 %s: poll events %#x: %w", s.path, re, ErrDeviceLost)
+			}
+			return frame{}, false, nil
+		}
+		return frame{}, false, wrapLost(fmt.Sprintf("v4l2 %s: dequeue buffer", s.path), err)
+	}
+	if int(b.Index) >= len(s.bufs) {
+		return frame{}, false, fmt.Errorf("v4l2 %s: driver returned buffer %d of %d", s.path, b.Index, len(s.bufs))
+	}
+	used, off := b.BytesUsed, uint32(0)
+	if s.mplane() {
+		used, off = s.planes[0].BytesUsed, s.planes[0].DataOffset
+	}
+	mono, err := bufferTime(&b)
+	if err != nil {
+		return frame{}, false, fmt.Errorf("v4l2 %s: %w", s.path, err)
+	}
+	return frame{
+		index:   b.Index,
+		data:    frameData(s.bufs[b.Index], used, off),
+		corrupt: b.Flags&bufFlagError != 0,
+		mono:    mono,
+	}, true, nil
+}
 
-// capture streams ch from path into handle until ctx ends or the device
-// fails; no usable frame for stall also ends it.
-func capture(ctx context.Context, path string, ch Choice, epochMono, stall time.Duration, log *slog.Logger, handle frameHandler) error {
+func (s *stream) release(index uint32) error { return s.queue(index) }
+
+func (s *stream) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(s.efd, one[:])
+}
+
+func (s *stream) frameLayout() frameLayout { return s.layout }
+
+// openSource opens a capture stream and logs what it streams.
+func openSource(path string, ch Choice, log *slog.Logger) (frameSource, error) {
 	s, err := openStream(path, ch)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer s.close()
 	log.Info("camera streaming", "device", path, "format", s.layout.Format.String(),
 		"width", s.layout.Width, "height", s.layout.Height, "fps", s.fps, "buffers", len(s.bufs))
-
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("v4l2 %s: eventfd: %w", path, err)
-	}
-	defer unix.Close(efd)
-	woken := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(woken)
-		one := [8]byte{1}
-		_, _ = unix.Write(efd, one[:])
-	})
-	defer func() {
-		if !stop() {
-			<-woken
-		}
-	}()
-
-	var lastErr error
-	deadline := time.Now().Add(stall)
-	fds := make([]unix.PollFd, 2)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			if lastErr != nil {
-				return fmt.Errorf("v4l2 %s: no usable frame for %v (last: %v): %w", path, stall, lastErr, ErrDeviceLost)
-			}
-			return fmt.Errorf("v4l2 %s: no frame for %v: %w", path, stall, ErrDeviceLost)
-		}
-		fds[0] = unix.PollFd{Fd: int32(s.fd), Events: unix.POLLIN}
-		fds[1] = unix.PollFd{Fd: int32(efd), Events: unix.POLLIN}
-		n, err := unix.Poll(fds, int(wait/time.Millisecond)+1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("v4l2 %s: poll: %w", path, err)
-		}
-		if fds[1].Revents != 0 {
-			continue // ctx is done: checked at the top
-		}
-		if n == 0 {
-			continue
-		}
-		re := fds[0].Revents
-		b := s.newBuffer(0)
-		if err := ioctl(s.fd, vidiocDQBuf, unsafe.Pointer(&b)); err != nil {
-			if errors.Is(err, unix.EAGAIN) {
-				if re&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
-					return fmt.Errorf("v4l2 %s: poll events %#x: %w", path, re, ErrDeviceLost)
-				}
-				continue
-			}
-			return wrapLost(fmt.Sprintf("v4l2 %s: dequeue buffer", path), err)
-		}
-		if int(b.Index) >= len(s.bufs) {
-			return fmt.Errorf("v4l2 %s: driver returned buffer %d of %d", path, b.Index, len(s.bufs))
-		}
-		used, off := b.BytesUsed, uint32(0)
-		if s.mplane() {
-			used, off = s.planes[0].BytesUsed, s.planes[0].DataOffset
-		}
-		data := frameData(s.bufs[b.Index], used, off)
-		if b.Flags&bufFlagError != 0 {
-			lastErr = errors.New("driver flagged the buffer as corrupt")
-		} else if len(data) == 0 {
-			lastErr = errors.New("empty buffer")
-		} else {
-			ts, err := bufferTime(&b)
-			if err != nil {
-				return fmt.Errorf("v4l2 %s: %w", path, err)
-			}
-			if err := handle(data, ts-epochMono, s.layout); err != nil {
-				lastErr = err
-				log.Debug("camera frame skipped", "device", path, "err", err)
-			} else {
-				lastErr = nil
-				deadline = time.Now().Add(stall)
-			}
-		}
-		if err := s.queue(b.Index); err != nil {
-			return err
-		}
-	}
+	return s, nil
 }
 
 // frameData returns the filled part of a mapped buffer, clamping what the
