@@ -21,8 +21,16 @@ type collect struct {
 	audio []media.AudioPacket
 }
 
-func (c *collect) WriteVideo(au media.AccessUnit) { c.mu.Lock(); c.video = append(c.video, au); c.mu.Unlock() }
-func (c *collect) WriteAudio(p media.AudioPacket) { c.mu.Lock(); c.audio = append(c.audio, p); c.mu.Unlock() }
+func (c *collect) WriteVideo(au media.AccessUnit) {
+	c.mu.Lock()
+	c.video = append(c.video, au)
+	c.mu.Unlock()
+}
+func (c *collect) WriteAudio(p media.AudioPacket) {
+	c.mu.Lock()
+	c.audio = append(c.audio, p)
+	c.mu.Unlock()
+}
 
 func (c *collect) counts() (int, int) {
 	c.mu.Lock()
