@@ -263,3 +263,25 @@ func fpsDistance(have, want float64) float64 {
 	}
 	return d
 }
+
+// Pick chooses the camera among devs (as List returns them, in order): the
+// first device whose choice can be streamed (H.264 or raw YUV). A device
+// that offers only MJPEG is not picked; ErrNoFormat is returned when no
+// device can be streamed.
+func Pick(devs []DeviceInfo, cfg Config) (DeviceInfo, Choice, error) {
+	var mjpeg []string
+	for _, d := range devs {
+		ch, err := Choose(d.Formats, cfg)
+		if err != nil {
+			continue
+		}
+		if ch.Passthrough() || ch.Format.IsRaw() {
+			return d, ch, nil
+		}
+		mjpeg = append(mjpeg, d.Path)
+	}
+	if len(mjpeg) > 0 {
+		return DeviceInfo{}, Choice{}, fmt.Errorf("cameras %v offer only MJPEG (no decoder yet): %w", mjpeg, ErrNoFormat)
+	}
+	return DeviceInfo{}, Choice{}, fmt.Errorf("%d devices: %w", len(devs), ErrNoFormat)
+}

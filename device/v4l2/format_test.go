@@ -2,6 +2,7 @@ package v4l2
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -177,5 +178,38 @@ func TestPixelFormat(t *testing.T) {
 		if (Choice{Format: tt.f}).Passthrough() != tt.passthru {
 			t.Errorf("%v passthrough wrong", tt.f)
 		}
+	}
+}
+
+func TestPick(t *testing.T) {
+	mjpegOnly := DeviceInfo{Path: "/dev/video0", Formats: []FormatInfo{{Format: FormatMJPEG, Sizes: sizes(fps30, 1280, 720)}}}
+	none := DeviceInfo{Path: "/dev/video1"}
+	h264Cam := DeviceInfo{Path: "/dev/video2", Formats: []FormatInfo{{Format: FormatH264, Sizes: sizes(fps30, 1280, 720)}}}
+	rawCam := DeviceInfo{Path: "/dev/video4", Formats: webcam}
+	tests := []struct {
+		name    string
+		devs    []DeviceInfo
+		path    string
+		format  PixelFormat
+		wantErr string
+	}{
+		{"first streamable device", []DeviceInfo{mjpegOnly, none, h264Cam, rawCam}, "/dev/video2", FormatH264, ""},
+		{"raw camera", []DeviceInfo{none, rawCam}, "/dev/video4", FormatYUYV, ""},
+		{"MJPEG only", []DeviceInfo{mjpegOnly, none}, "", 0, "cameras [/dev/video0] offer only MJPEG"},
+		{"no devices", nil, "", 0, "0 devices: no usable capture format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ch, err := Pick(tt.devs, Config{})
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrNoFormat) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Pick error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || d.Path != tt.path || ch.Format != tt.format {
+				t.Fatalf("Pick = %s %v %v, want %s %v", d.Path, ch, err, tt.path, tt.format)
+			}
+		})
 	}
 }
