@@ -140,6 +140,7 @@ type Pipeline struct {
 
 	mu     sync.Mutex
 	levels []audio.Level
+	dead   *audio.DeadMicDetector
 	videoN atomic.Uint64
 	audioN atomic.Uint64
 	errs   map[string]string
@@ -150,7 +151,8 @@ func New(cfg Config, video *Video, mic Microphone, out Output, log *slog.Logger)
 	if cfg.AudioChannels <= 0 {
 		cfg.AudioChannels = 1
 	}
-	return &Pipeline{cfg: cfg, video: video, mic: mic, out: out, log: log, errs: map[string]string{}}
+	return &Pipeline{cfg: cfg, video: video, mic: mic, out: out, log: log, errs: map[string]string{},
+		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{})}
 }
 
 // ForceKeyframe asks the encoder for an IDR on the next picture and reports
@@ -173,6 +175,10 @@ func (p *Pipeline) Levels() []audio.Level {
 	defer p.mu.Unlock()
 	return append([]audio.Level(nil), p.levels...)
 }
+
+// DeadChannels returns the microphone channels that have been silent for
+// a minute while others carried sound.
+func (p *Pipeline) DeadChannels() []int { return p.dead.Alarms() }
 
 // Counts returns how many access units and audio packets were produced.
 func (p *Pipeline) Counts() (video, audio uint64) { return p.videoN.Load(), p.audioN.Load() }
@@ -272,6 +278,7 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 			p.mu.Lock()
 			p.levels = l
 			p.mu.Unlock()
+			p.dead.Observe(l, pcm.PTS)
 		}
 		p.setFault("microphone", nil)
 		if rs != nil {

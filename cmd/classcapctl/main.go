@@ -153,6 +153,9 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 		lv = append(lv, fmt.Sprintf("%.0f", l.RMSDBFS))
 	}
 	mic := fmt.Sprintf("%d channels, RMS dBFS [%s]", len(s.Microphone.Levels), strings.Join(lv, " "))
+	if len(s.Microphone.Dead) > 0 {
+		mic += fmt.Sprintf(", DEAD channels %v (silent for a minute while others hear sound)", s.Microphone.Dead)
+	}
 	if s.Microphone.Fault != "" {
 		mic += ", FAULT: " + s.Microphone.Fault
 	}

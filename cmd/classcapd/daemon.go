@@ -19,11 +19,14 @@ import (
 	"github.com/classcap/classcap/capture/recorder"
 	"github.com/classcap/classcap/capture/stream"
 	"github.com/classcap/classcap/capture/videoenc"
+	"github.com/classcap/classcap/device/alsa"
 	"github.com/classcap/classcap/device/button"
+	"github.com/classcap/classcap/device/gpio"
 	"github.com/classcap/classcap/device/led"
 	"github.com/classcap/classcap/device/replay"
 	"github.com/classcap/classcap/device/sim"
 	"github.com/classcap/classcap/device/sysinfo"
+	"github.com/classcap/classcap/device/v4l2"
 	"github.com/classcap/classcap/provisioning/config"
 	"github.com/classcap/classcap/uplink/control"
 )
@@ -83,13 +86,27 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 			return nil, err
 		}
 		video, mic = pipeline.Passthrough(v), a
+	case "auto":
+		var err error
+		if video, err = openCamera(cfg, epoch, log); err != nil {
+			return nil, err
+		}
+		if mic, err = openMicrophone(cfg, epoch, log); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("hardware.profile %q: real devices are not supported by this version; use \"sim\" or \"replay\"", cfg.Hardware.Profile)
+		return nil, fmt.Errorf("hardware.profile %q is not one of sim, replay, auto", cfg.Hardware.Profile)
 	}
-	// button and LED: simulated under sim and replay
-	d.simBtn = sim.NewButton()
-	d.edges = d.simBtn.Edges()
-	d.led = led.NewDriver(&sim.LED{}, false)
+	// button and LED: real GPIO lines under auto, simulated otherwise
+	if cfg.Hardware.Profile == "auto" {
+		if err := d.openGPIO(); err != nil {
+			return nil, err
+		}
+	} else {
+		d.simBtn = sim.NewButton()
+		d.edges = d.simBtn.Edges()
+		d.led = led.NewDriver(&sim.LED{}, false)
+	}
 
 	// -> fan-out -> recorder -> lesson store + catalog
 	d.stream = stream.New()
@@ -127,6 +144,100 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	})
 	d.api = control.NewServer(cfg.SocketPath(), d, log.With("component", "api"))
 	return d, nil
+}
+
+// openCamera finds the camera (the configured device, or the first that
+// captures) and picks its best format: H.264 passed through, else raw
+// pictures into the software encoder.
+func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.Video, error) {
+	var info v4l2.DeviceInfo
+	var err error
+	if cfg.Hardware.Camera != "" {
+		info, err = v4l2.Probe(cfg.Hardware.Camera)
+	} else {
+		var all []v4l2.DeviceInfo
+		if all, err = v4l2.List(); err == nil {
+			if len(all) == 0 {
+				return nil, errors.New("camera: no V4L2 capture device found (set hardware.camera)")
+			}
+			info = all[0]
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("camera: %w", err)
+	}
+	choice, err := v4l2.Choose(info.Formats, v4l2.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", info.Path, err)
+	}
+	log.Info("camera", "device", info.Path, "card", info.Card, "format", choice.String())
+	camCfg := v4l2.CameraConfig{Device: info.Path, Choice: choice, Epoch: epoch}
+	if choice.Passthrough() {
+		c, err := v4l2.NewH264Camera(camCfg, log.With("component", "camera"))
+		if err != nil {
+			return nil, err
+		}
+		return pipeline.Passthrough(c), nil
+	}
+	c, err := v4l2.NewRawCamera(camCfg, log.With("component", "camera"))
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.Encoded(c, videoenc.Config{FPS: choice.FPS, BitrateBps: cfg.Video.BitrateKbps * 1000,
+		KeyframeInterval: cfg.KeyframeInterval()}), nil
+}
+
+// openMicrophone opens the configured ALSA capture device, or the first.
+func openMicrophone(cfg *config.Box, epoch time.Time, log *slog.Logger) (pipeline.Microphone, error) {
+	name := cfg.Hardware.Microphone
+	if name == "" {
+		devs, err := alsa.CaptureDevices("/proc/asound")
+		if err != nil {
+			return nil, fmt.Errorf("microphone: %w", err)
+		}
+		if len(devs) == 0 {
+			return nil, errors.New("microphone: no ALSA capture device found (set hardware.microphone)")
+		}
+		name = devs[0].String()
+	}
+	m, err := alsa.New(alsa.Config{Device: name, Epoch: epoch}, log.With("component", "microphone"))
+	if err != nil {
+		return nil, fmt.Errorf("microphone: %w", err)
+	}
+	return m, nil
+}
+
+// openGPIO requests the button and LED lines named in the configuration;
+// a box without one runs without it (the LED pattern still shows in status).
+func (d *daemon) openGPIO() error {
+	hw := d.cfg.Hardware
+	if hw.Button != "" {
+		spec, err := config.ParseGPIO(hw.Button)
+		if err != nil {
+			return fmt.Errorf("hardware.button: %w", err)
+		}
+		b, err := gpio.OpenButton(gpio.ButtonConfig{Chip: spec.Chip, Line: spec.Lines[0], ActiveLow: hw.ButtonActiveLow,
+			Bias: hw.ButtonBias, Debounce: button.DefaultDebounce})
+		if err != nil {
+			return fmt.Errorf("hardware.button: %w", err)
+		}
+		d.edges = b.Edges()
+	}
+	var out led.Output = &sim.LED{}
+	mono := false
+	if hw.LED != "" {
+		spec, err := config.ParseGPIO(hw.LED)
+		if err != nil {
+			return fmt.Errorf("hardware.led: %w", err)
+		}
+		l, err := gpio.OpenLED(gpio.LEDConfig{Chip: spec.Chip, Lines: spec.Lines})
+		if err != nil {
+			return fmt.Errorf("hardware.led: %w", err)
+		}
+		out, mono = l, l.Mono()
+	}
+	d.led = led.NewDriver(out, mono)
+	return nil
 }
 
 // now reads the box's clocks for lesson records.
@@ -246,6 +357,7 @@ func (d *daemon) Status() control.Status {
 	faults := d.pipeline.Faults()
 	s.Camera.Encoder, s.Camera.Frames, s.Camera.Fault = d.pipeline.Encoder(), v, faults["camera"]
 	s.Microphone.Packets, s.Microphone.Fault = a, faults["microphone"]
+	s.Microphone.Dead = d.pipeline.DeadChannels()
 	for _, l := range d.pipeline.Levels() {
 		s.Microphone.Levels = append(s.Microphone.Levels, control.Level{PeakDBFS: l.PeakDBFS, RMSDBFS: l.RMSDBFS})
 	}

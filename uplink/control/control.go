@@ -41,6 +41,7 @@ type Status struct {
 	Microphone struct {
 		Packets uint64  `json:"packets"`
 		Levels  []Level `json:"levels"`
+		Dead    []int   `json:"dead_channels,omitempty"` // silent for a minute while others carry sound
 		Fault   string  `json:"fault,omitempty"`
 	} `json:"microphone"`
 	Disk struct {
