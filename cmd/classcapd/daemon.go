@@ -71,7 +71,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		video = pipeline.Encoded(sim.NewCamera(sim.CameraConfig{
 			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
 		}), videoenc.Config{FPS: cfg.Hardware.Sim.FPS, BitrateBps: cfg.Video.BitrateKbps * 1000, KeyframeInterval: cfg.KeyframeInterval()})
-		mic = sim.NewMicArray(sim.MicConfig{Channels: cfg.Hardware.Sim.MicChannels, Epoch: epoch, Seed: 1})
+		mic = sim.NewMicArray(sim.MicConfig{Channels: cfg.Hardware.Sim.MicChannels, Epoch: epoch, Seed: 1, Block: simAudioBlock})
 	case "replay":
 		pace, err := replay.ParsePace(cfg.Hardware.Replay.Pace)
 		if err != nil {
@@ -81,7 +81,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		a, err := replay.NewAudio(replay.AudioConfig{Path: cfg.Hardware.Replay.Audio, Pace: pace, Epoch: epoch})
+		a, err := replay.NewAudio(replay.AudioConfig{Path: cfg.Hardware.Replay.Audio, Pace: pace, Epoch: epoch, Block: simAudioBlock})
 		if err != nil {
 			return nil, err
 		}
@@ -239,6 +239,11 @@ func (d *daemon) openGPIO() error {
 	d.led = led.NewDriver(out, mono)
 	return nil
 }
+
+// simAudioBlock is how much audio the simulated and replayed microphones
+// hand over at once: one Opus packet, so the audio path wakes 50 times a
+// second rather than 100.
+const simAudioBlock = 20 * time.Millisecond
 
 // now reads the box's clocks for lesson records.
 func now() lesson.Clock {
