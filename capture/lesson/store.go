@@ -240,19 +240,11 @@ func (r *Recording) drainSaves() error {
 // Meta returns the lesson's record as of the last closed segment.
 func (r *Recording) Meta() Meta { return r.meta }
 
-// Started reports whether the first picture has been taken.
-func (r *Recording) Started() bool { return r.w.Started() }
-
 // WriteVideo adds an access unit (see segment.Writer.WriteVideo).
 func (r *Recording) WriteVideo(au media.AccessUnit) error { return r.w.WriteVideo(au) }
 
 // WriteAudio adds an Opus packet.
 func (r *Recording) WriteAudio(p media.AudioPacket) error { return r.w.WriteAudio(p) }
-
-// MediaDuration returns the media time recorded into closed segments.
-func (r *Recording) MediaDuration() time.Duration {
-	return time.Duration(r.meta.Duration * float64(time.Second))
-}
 
 func (r *Recording) segmentClosed(info segment.Info) error {
 	seg := Segment{

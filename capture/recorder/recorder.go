@@ -151,6 +151,7 @@ type Recorder struct {
 	status     Status
 	heartbeat  int64
 	lastLesson string
+	diskError  bool // the error state is for lack of disk space; it clears with space
 }
 
 type pendingStart struct {
@@ -245,6 +246,7 @@ func (r *Recorder) publish() {
 
 func (r *Recorder) setState(state, reason string) {
 	r.state, r.reason = state, reason
+	r.diskError = false
 	switch state {
 	case StateIdle:
 		r.deps.ShowLED(led.Idle)
@@ -349,6 +351,7 @@ func (r *Recorder) beginStart(req StartRequest, rep chan reply) {
 		reason := fmt.Sprintf("disk: %d MB free, a lesson needs at least %d MB", free>>20, r.cfg.MinFreeBytes>>20)
 		r.log.Error("recording refused", "reason", reason)
 		r.setState(StateError, reason)
+		r.diskError = true
 		if rep != nil {
 			rep <- reply{err: fmt.Errorf("%w: %s", ErrDiskLow, reason)}
 		}
@@ -586,9 +589,10 @@ func (r *Recorder) checkDisk() {
 		m, _ := r.stop(StopRequest{By: "recorder", Reason: reason})
 		r.log.Error("disk nearly full; recording stopped", "lesson", m.ID)
 		r.setState(StateError, reason)
+		r.diskError = true
 		return
 	}
-	if r.state == StateError && r.rec == nil && r.pending == nil && free >= r.cfg.MinFreeBytes && len(r.reason) > 5 && r.reason[:5] == "disk:" {
+	if r.diskError && r.rec == nil && r.pending == nil && free >= r.cfg.MinFreeBytes {
 		r.setState(StateIdle, "")
 	}
 }

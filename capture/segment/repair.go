@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
@@ -64,11 +65,9 @@ type Summary struct {
 }
 
 // Span returns the start and duration of the segment, as Info has them.
-func (s Summary) Span() (start, dur int64) {
-	o := openSegment{hasVideo: s.HasVideo, startV: s.VideoStart, endV: s.VideoEnd,
-		hasAudio: s.HasAudio, startA: s.AudioStart, endA: s.AudioEnd}
-	st, d := spanOf(&o)
-	return int64(st), int64(d)
+func (s Summary) Span() (start, dur time.Duration) {
+	return spanOf(&openSegment{hasVideo: s.HasVideo, startV: s.VideoStart, endV: s.VideoEnd,
+		hasAudio: s.HasAudio, startA: s.AudioStart, endA: s.AudioEnd})
 }
 
 // Inspect parses the fragments of a segment file's bytes.
@@ -130,7 +129,7 @@ func InfoFromFile(path string) (Info, Summary, error) {
 	}
 	sum := sha256.Sum256(b)
 	st, d := s.Span()
-	return Info{Number: n, Name: name, Start: timeDur(st), Duration: timeDur(d),
+	return Info{Number: n, Name: name, Start: st, Duration: d,
 		Bytes: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, s, nil
 }
 

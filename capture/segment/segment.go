@@ -224,9 +224,6 @@ func ticksToDur(t uint64, rate int) time.Duration {
 	return time.Duration(t) * time.Second / time.Duration(rate)
 }
 
-// Started reports whether the writer has taken its first keyframe.
-func (w *Writer) Started() bool { return w.originSet }
-
 // WriteVideo adds one access unit. Units before the first IDR are refused
 // with ErrNeedKeyframe; units that go back in time are dropped.
 func (w *Writer) WriteVideo(au media.AccessUnit) error {
@@ -572,5 +569,3 @@ func (w *Writer) Close() error {
 	w.lastErr = err
 	return err
 }
-
-func timeDur(ns int64) time.Duration { return time.Duration(ns) }
