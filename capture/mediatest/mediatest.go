@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/classcap/classcap/capture/h264"
 
 	"github.com/classcap/classcap/capture/media"
 )
@@ -34,38 +35,43 @@ func H264(t testing.TB, seconds, fps, gop int) ([]media.AccessUnit, media.VideoP
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nalus h264.AnnexB
-	if err := nalus.Unmarshal(raw); err != nil {
-		t.Fatal(err)
-	}
 	var aus []media.AccessUnit
-	var cur [][]byte
 	var vp media.VideoParams
-	for _, n := range nalus {
-		typ := h264.NALUType(n[0] & 0x1f)
-		switch typ {
-		case h264.NALUTypeSPS:
-			vp.SPS = n
-		case h264.NALUTypePPS:
-			vp.PPS = n
+	for i, nalus := range AccessUnits(t, out) {
+		if sps, pps := h264.FindParams(nalus); sps != nil {
+			vp.SPS, vp.PPS = sps, pps
 		}
-		cur = append(cur, n)
-		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
-			i := len(aus)
-			aus = append(aus, media.AccessUnit{NALUs: cur, IDR: typ == h264.NALUTypeIDR,
-				PTS: time.Duration(i) * time.Second / time.Duration(fps)})
-			cur = nil
-		}
+		aus = append(aus, media.AccessUnit{NALUs: nalus, IDR: h264.IsIDR(nalus),
+			PTS: time.Duration(i) * time.Second / time.Duration(fps)})
 	}
 	if len(vp.SPS) == 0 || len(aus) != seconds*fps {
 		t.Fatalf("test stream: %d access units, sps %d bytes", len(aus), len(vp.SPS))
 	}
 	vp.Width, vp.Height = 320, 240
 	return aus, vp
+}
+
+// AccessUnits reads every access unit of an H.264 Annex-B file with the
+// project's own reader.
+func AccessUnits(t testing.TB, path string) [][][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := h264.NewAnnexBReader(f)
+	var aus [][][]byte
+	for {
+		au, err := r.Next()
+		if err == io.EOF {
+			return aus
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", path, err)
+		}
+		aus = append(aus, au)
+	}
 }
 
 // SilentOpus is a valid 20 ms mono Opus packet (a TOC byte only: decoders

@@ -15,6 +15,7 @@ import (
 
 	"github.com/classcap/classcap/capture/h264"
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/mediatest"
 )
 
 // videoClip encodes 3 s of test pattern at 640x360, 30 fps, an IDR every
@@ -29,21 +30,7 @@ func videoClip(t *testing.T, extra ...string) (string, [][][]byte) {
 	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := h264.NewAnnexBReader(f)
-	var aus [][][]byte
-	for {
-		au, err := r.Next()
-		if err != nil {
-			break
-		}
-		aus = append(aus, au)
-	}
-	return out, aus
+	return out, mediatest.AccessUnits(t, out)
 }
 
 func writeVideo(t *testing.T, aus [][][]byte) string {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/classcap/classcap/capture/h264"
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/mediatest"
 )
 
 // fakeSource plays scripted buffers, then fails with end (or, when end is
@@ -106,21 +107,7 @@ func makeH264(t *testing.T, frames, gop int) [][][]byte {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := h264.NewAnnexBReader(f)
-	var aus [][][]byte
-	for {
-		au, err := r.Next()
-		if err != nil {
-			break
-		}
-		aus = append(aus, au)
-	}
-	return aus
+	return mediatest.AccessUnits(t, out)
 }
 
 func annexBUnit(nalus [][]byte) []byte { return annexB(nalus...) }
