@@ -1,32 +1,31 @@
-// Command classcap-hub is the district side of classcap: it will coordinate
-// boxes over MQTT, ingest their uploads and serve lessons. This version
-// loads and checks its configuration, prepares its data directory and serves
-// the HTTP health endpoint.
+// Command classcap-hub is the district side of classcap: it runs the MQTT
+// broker the boxes connect to (or joins an external one), keeps the device
+// registry, and serves the HTTP API with which coaches start and stop
+// recordings remotely. This file parses the command line; hub.go wires the
+// components; verbs.go holds the administration verbs.
 //
 // Usage:
 //
-//	classcap-hub -config FILE          run until SIGINT or SIGTERM
-//	classcap-hub -config FILE -check   validate FILE and exit
-//	classcap-hub -version              print the version
+//	classcap-hub -config FILE                                    run until SIGINT or SIGTERM
+//	classcap-hub -config FILE -check                             validate FILE and exit
+//	classcap-hub -config FILE token create -role R -name NAME    print a new API token
+//	classcap-hub -config FILE device add ID                      register a box, print its MQTT password
+//	classcap-hub -config FILE mosquitto-acl -dir DIR             write DIR/passwords and DIR/acl for mosquitto
+//	classcap-hub -version                                        print the version
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/classcap/classcap/provisioning/config"
-	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -69,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	check := fs.Bool("check", false, "validate the configuration, print every problem and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: classcap-hub [-config FILE] [-check | -version]\n")
+		fmt.Fprintf(fs.Output(), "usage: classcap-hub [-config FILE] [-check | -version | VERB ...]\n%s", verbUsage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,14 +82,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if rest := fs.Args(); len(rest) > 0 {
-		switch rest[0] {
-		case "token", "device":
-			return &usageError{msg: fmt.Sprintf("%q is not available in this version (%s)", rest[0], version)}
-		default:
-			return &usageError{msg: fmt.Sprintf("unknown command %q", rest[0])}
+		if *check {
+			return &usageError{msg: "-check takes no verb"}
 		}
+		verb, err := parseVerb(rest)
+		if err != nil {
+			return err
+		}
+		cfg, err := config.LoadHub(*configPath)
+		if err != nil {
+			return err
+		}
+		return verb(ctx, cfg, stdout)
 	}
-
 	cfg, err := config.LoadHub(*configPath)
 	if *check {
 		if err != nil {
@@ -111,63 +115,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Warn("config", "file", *configPath, "warning", w)
 	}
 	return serve(ctx, cfg, log)
-}
-
-// serve prepares the data directory and serves HTTP until ctx is cancelled.
-func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
-	if err := os.MkdirAll(cfg.Hub.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
-	}
-	if cfg.Broker.Listen != "" {
-		log.Warn("the embedded MQTT broker is not implemented in this version; broker.listen is not served",
-			"listen", cfg.Broker.Listen)
-	} else {
-		log.Warn("connecting to an external MQTT broker is not implemented in this version", "url", cfg.Broker.URL)
-	}
-
-	ln, err := net.Listen("tcp", cfg.Hub.HTTPListen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Hub.HTTPListen, err)
-	}
-	srv := &http.Server{
-		Handler:           newMux(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving HTTP", "addr", ln.Addr().String(), "version", version, "data_dir", cfg.Hub.DataDir)
-	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-		log.Warn("sd_notify", "err", err)
-	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve http: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shut down http: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve http: %w", err)
-	}
-	return nil
-}
-
-// newMux returns the hub's HTTP routes.
-func newMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(struct {
-			OK      bool   `json:"ok"`
-			Version string `json:"version"`
-		}{true, version})
-	})
-	return mux
 }

@@ -168,16 +168,22 @@ url = "http://x"
 		{"check ok", []string{"-config", good, "-check"}, 0,
 			[]string{"warning: unknown key hub.future_key\n", "config ok\n"}, nil},
 		{"check bad lists every field", []string{"-config", bad, "-check"}, 1, nil,
-			[]string{bad, "3 problems", `hub.http_listen: "localhost" is not host:port`,
+			[]string{bad, "4 problems", "broker.password_file: is required", `hub.http_listen: "localhost" is not host:port`,
 				`hub.log_level: "chatty" is not one of`, `broker.url: "http://x": scheme "http"`}},
 		{"check missing file", []string{"-config", filepath.Join(t.TempDir(), "none.toml"), "-check"}, 1, nil,
 			[]string{"none.toml", "no such file"}},
-		{"token later", []string{"-config", good, "token", "create", "-role", "coach", "-name", "x"}, 2, nil,
-			[]string{`"token" is not available in this version`}},
-		{"device later", []string{"-config", good, "device", "add", "room-1"}, 2, nil,
-			[]string{`"device" is not available in this version`}},
-		{"unknown command", []string{"-config", good, "frobnicate"}, 2, nil,
-			[]string{`unknown command "frobnicate"`}},
+		{"token bad role", []string{"-config", good, "token", "create", "-role", "teacher", "-name", "x"}, 2, nil,
+			[]string{`-role "teacher": want coach or admin`}},
+		{"token no name", []string{"-config", good, "token", "create", "-role", "coach"}, 2, nil,
+			[]string{`-name is required`}},
+		{"device bad id", []string{"-config", good, "device", "add", "room/1"}, 2, nil,
+			[]string{`device id "room/1"`}},
+		{"device reserved id", []string{"-config", good, "device", "add", "classcap-hub"}, 2, nil,
+			[]string{`reserved for the hub`}},
+		{"mosquitto-acl no dir", []string{"-config", good, "mosquitto-acl"}, 2, nil,
+			[]string{`want -dir DIR`}},
+		{"unknown verb", []string{"-config", good, "frobnicate"}, 2, nil,
+			[]string{`unknown verb "frobnicate"`}},
 		{"unknown flag", []string{"-bogus"}, 2, nil, []string{"flag provided but not defined: -bogus"}},
 		{"version", []string{"-version"}, 0, []string{version + "\n"}, nil},
 		{"help", []string{"-h"}, 0, nil, []string{"usage: classcap-hub"}},
@@ -200,6 +206,6 @@ url = "http://x"
 		})
 	}
 	if _, err := os.Stat(never); err == nil {
-		t.Error("-check created the data directory")
+		t.Error("-check or a refused verb created the data directory")
 	}
 }

@@ -28,6 +28,10 @@ type HubSection struct {
 type BrokerSection struct {
 	Listen string `toml:"listen"` // host:port of the embedded broker
 	URL    string `toml:"url"`    // e.g. tcp://broker:1883
+	// PasswordFile holds, on its first line, the password of the hub's own
+	// MQTT user (classcap-hub) on an external broker. The embedded broker
+	// makes a password for each run instead.
+	PasswordFile string `toml:"password_file"`
 }
 
 // DefaultHub returns the configuration used for every key a file leaves out.
@@ -109,7 +113,11 @@ func (h *Hub) Validate() error {
 		p.hostPort("broker.listen", b.Listen)
 	default:
 		p.brokerURL("broker.url", b.URL)
+		if p.required("broker.password_file", b.PasswordFile) {
+			p.noControl("broker.password_file", b.PasswordFile)
+		}
 	}
+
 	if _, port, err := net.SplitHostPort(b.Listen); err == nil && port != "0" && b.Listen == h.Hub.HTTPListen {
 		p.add("broker.listen", "%q is also hub.http_listen", b.Listen)
 	}

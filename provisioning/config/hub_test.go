@@ -39,9 +39,12 @@ func TestHubValidation(t *testing.T) {
 		{"log_level bad", func(h *Hub) { h.Hub.LogLevel = "verbose" }, "hub.log_level", `"verbose" is not one of debug, info, warn, error`},
 		{"broker neither", func(h *Hub) { h.Broker = BrokerSection{} }, "broker", "set listen"},
 		{"broker both", func(h *Hub) { h.Broker.URL = "tcp://broker:1883" }, "broker.url", "cannot be set together with broker.listen"},
-		{"broker url only", func(h *Hub) { h.Broker = BrokerSection{URL: "tcp://broker:1883"} }, "", ""},
-		{"broker url bad scheme", func(h *Hub) { h.Broker = BrokerSection{URL: "https://broker"} }, "broker.url", "is not one of"},
-		{"broker url no host", func(h *Hub) { h.Broker = BrokerSection{URL: "tcp://"} }, "broker.url", "has no host"},
+		{"broker url only", func(h *Hub) {
+			h.Broker = BrokerSection{URL: "tcp://broker:1883", PasswordFile: "/etc/classcap/hub-mqtt-password"}
+		}, "", ""},
+		{"broker url without password file", func(h *Hub) { h.Broker = BrokerSection{URL: "tcp://broker:1883"} }, "broker.password_file", "is required"},
+		{"broker url bad scheme", func(h *Hub) { h.Broker = BrokerSection{URL: "https://broker", PasswordFile: "/etc/pw"} }, "broker.url", "is not one of"},
+		{"broker url no host", func(h *Hub) { h.Broker = BrokerSection{URL: "tcp://", PasswordFile: "/etc/pw"} }, "broker.url", "has no host"},
 		{"broker listen bad", func(h *Hub) { h.Broker.Listen = "1883" }, "broker.listen", "is not host:port"},
 		{"broker listen same as http", func(h *Hub) { h.Broker.Listen = h.Hub.HTTPListen }, "broker.listen", "also hub.http_listen"},
 		{"both on port 0", func(h *Hub) {
@@ -73,7 +76,7 @@ func TestParseHubBrokerChoice(t *testing.T) {
 		wantErr          string
 	}{
 		{"default", "", "127.0.0.1:1883", "", ""},
-		{"url replaces the embedded broker", "[broker]\nurl = \"tcp://mosq:1883\"\n", "", "tcp://mosq:1883", ""},
+		{"url replaces the embedded broker", "[broker]\nurl = \"tcp://mosq:1883\"\npassword_file = \"/etc/pw\"\n", "", "tcp://mosq:1883", ""},
 		{"listen moved", "[broker]\nlisten = \"0.0.0.0:1884\"\n", "0.0.0.0:1884", "", ""},
 		{"both named", "[broker]\nlisten = \"127.0.0.1:1883\"\nurl = \"tcp://mosq:1883\"\n", "", "", "broker.url: cannot be set together"},
 		{"both cleared", "[broker]\nlisten = \"\"\n", "", "", "broker: set listen"},

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/classcap/classcap/hub/acl"
+	"github.com/classcap/classcap/hub/api"
+	"github.com/classcap/classcap/hub/broker"
+	"github.com/classcap/classcap/hub/fleet"
+	"github.com/classcap/classcap/hub/registry"
+	"github.com/classcap/classcap/provisioning/config"
+)
+
+// registryPath and socketPath are the hub's files in its data directory.
+func registryPath(cfg *config.Hub) string { return filepath.Join(cfg.Hub.DataDir, "registry.db") }
+func socketPath(cfg *config.Hub) string   { return filepath.Join(cfg.Hub.DataDir, "hub.sock") }
+
+// readPasswordFile returns the first line of path.
+func readPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read broker.password_file: %w", err)
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimRight(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("broker.password_file %s: the first line is empty", path)
+	}
+	return pw, nil
+}
+
+// component is a long-lived part of the hub.
+type component struct {
+	name string
+	run  func(context.Context) error
+}
+
+// serve opens the registry, starts the broker (embedded) or joins the
+// external one, and serves the API until ctx is cancelled.
+func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Hub.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	// The registry: devices, states, lessons, tokens.
+	reg, err := registry.Open(registryPath(cfg), registry.Options{})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+
+	var comps []component
+	// The broker: embedded, or the external one named by broker.url.
+	brokerURL, hubPassword := cfg.Broker.URL, ""
+	if cfg.Broker.Listen != "" {
+		hubPassword = registry.NewSecret(32)
+		b, err := broker.New(cfg.Broker.Listen, reg, hubPassword, log.With("component", "broker"))
+		if err != nil {
+			return err
+		}
+		brokerURL = "tcp://" + b.Addr()
+		comps = append(comps, component{"broker", b.Run})
+	} else if hubPassword, err = readPasswordFile(cfg.Broker.PasswordFile); err != nil {
+		return err
+	}
+	// The hub's MQTT client: follows the boxes, sends commands.
+	fl := fleet.New(fleet.Config{Broker: brokerURL, Username: acl.HubUser, Password: hubPassword},
+		reg, log.With("component", "fleet"))
+	comps = append(comps, component{"fleet", fl.Run})
+	// The HTTP API, on TCP for people and on the local socket for the CLI verbs.
+	a := api.New(reg, fl, log.With("component", "api"))
+	httpLn, err := net.Listen("tcp", cfg.Hub.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Hub.HTTPListen, err)
+	}
+	localLn, err := listenLocal(socketPath(cfg))
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+	comps = append(comps,
+		component{"http", httpServer(httpLn, newMux(a), log)},
+		component{"local socket", httpServer(localLn, a.Local(), log)})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(comps))
+	var wg sync.WaitGroup
+	for _, c := range comps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.run(ctx)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", c.name, err)
+			}
+			errs <- err
+			cancel() // one part ending ends the hub
+		}()
+	}
+	log.Info("serving HTTP", "addr", httpLn.Addr().String(), "version", version, "data_dir", cfg.Hub.DataDir,
+		"broker", brokerURL, "socket", socketPath(cfg))
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn("sd_notify", "err", err)
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+// listenLocal listens on the unix socket at path (mode 0600). The caller
+// holds the registry's lock, so a socket file already there is stale.
+func listenLocal(path string) (net.Listener, error) {
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// httpServer serves h on ln until ctx is cancelled.
+func httpServer(ln net.Listener, h http.Handler, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		select {
+		case err := <-served:
+			return err
+		case <-ctx.Done():
+		}
+		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutCtx); err != nil {
+			return fmt.Errorf("shut down: %w", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// newMux returns the hub's HTTP routes: /healthz and the API.
+func newMux(a http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			OK      bool   `json:"ok"`
+			Version string `json:"version"`
+		}{true, version})
+	})
+	mux.Handle("/api/", a)
+	return mux
+}
