@@ -20,8 +20,10 @@ const HubUser = "classcap-hub"
 const root = wire.Root + "/"
 
 // Allowed reports whether user may publish to (write) or subscribe to and
-// receive from (!write) topic, a topic name or filter. Devices name their
-// topics exactly: a filter with a wildcard is refused.
+// receive from (!write) topic, a topic name or filter. A device may
+// subscribe to its own prefix with a wildcard (classcap/v1/<id>/# or /+):
+// the broker asks again for every message it would deliver, and only the
+// kinds the hub sends pass. Any other wildcard filter is refused.
 func Allowed(user, topic string, write bool) bool {
 	if user == HubUser {
 		return strings.HasPrefix(topic, root)
@@ -32,6 +34,9 @@ func Allowed(user, topic string, write bool) bool {
 	rest, ok := strings.CutPrefix(topic, root+user+"/")
 	if !ok {
 		return false
+	}
+	if !write && (rest == "#" || rest == "+") {
+		return true
 	}
 	k := wire.Kind(rest)
 	return k.Valid() && k.FromBox() == write
