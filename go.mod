@@ -6,19 +6,20 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/bluenviron/mediacommon/v2 v2.4.1
 	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/pion/mediadevices v0.9.4
 	github.com/warthog618/go-gpiocdev v0.9.1
 	go.etcd.io/bbolt v1.5.0
+	golang.org/x/crypto v0.42.0
 	golang.org/x/sys v0.49.0
 	periph.io/x/conn/v3 v3.7.3
 )
 
 require (
 	github.com/abema/go-mp4 v1.4.1 // indirect
-	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/mochi-mqtt/server/v2 v2.7.9 // indirect
 	github.com/pion/datachannel v1.5.10 // indirect
 	github.com/pion/dtls/v3 v3.0.8 // indirect
 	github.com/pion/ice/v4 v4.0.13 // indirect
@@ -37,7 +38,6 @@ require (
 	github.com/pion/webrtc/v4 v4.1.8 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	github.com/wlynxg/anet v0.0.5 // indirect
-	golang.org/x/crypto v0.42.0 // indirect
 	golang.org/x/image v0.23.0 // indirect
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.20.0 // indirect

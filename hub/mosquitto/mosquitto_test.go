@@ -184,4 +184,3 @@ func TestPasswordFileRefusesBadNames(t *testing.T) {
 		t.Error("PasswordFile accepted a hash not in $7$ format")
 	}
 }
-
