@@ -73,7 +73,17 @@ type Gap struct {
 	At       float64 `json:"at"`       // media seconds where the gap falls
 	Duration float64 `json:"duration"` // seconds; -1 when it cannot be known
 	Reason   string  `json:"reason"`
+	// Media is what is missing: "video" (the camera was away; sound was
+	// recorded), "audio" (the microphones were away), or empty for both
+	// (the daemon was not running).
+	Media string `json:"media,omitempty"`
 }
+
+// What a Gap can be missing.
+const (
+	GapVideo = "video"
+	GapAudio = "audio"
+)
 
 // Run is one stretch of continuous recording; a lesson continued after a
 // crash has more than one.

@@ -211,6 +211,8 @@ func (r *Recording) saveLoop() {
 func (r *Recording) queueSave() {
 	m := r.meta
 	m.Segments = append([]Segment(nil), r.meta.Segments...)
+	m.Gaps = append([]Gap(nil), r.meta.Gaps...)
+	m.Runs = append([]Run(nil), r.meta.Runs...)
 	for {
 		select {
 		case r.saves <- m:
@@ -245,6 +247,24 @@ func (r *Recording) WriteVideo(au media.AccessUnit) error { return r.w.WriteVide
 
 // WriteAudio adds an Opus packet.
 func (r *Recording) WriteAudio(p media.AudioPacket) error { return r.w.WriteAudio(p) }
+
+// VideoGap says the camera is away: sound goes on alone, and the next
+// picture, a keyframe, begins a segment after a discontinuity (see
+// segment.Writer.VideoGap). Record the gap with AddGap once it is over.
+func (r *Recording) VideoGap() error { return r.w.VideoGap() }
+
+// MediaTime returns where pipeline time pts falls in the lesson.
+func (r *Recording) MediaTime(pts time.Duration) time.Duration { return r.w.MediaTime(pts) }
+
+// VideoEnd returns the media time where the last picture written ends.
+func (r *Recording) VideoEnd() time.Duration { return r.w.VideoEnd() }
+
+// AddGap records a stretch the lesson lacks (a device that was away) in
+// lesson.json; it is written at once, in the background.
+func (r *Recording) AddGap(g Gap) {
+	r.meta.Gaps = append(r.meta.Gaps, g)
+	r.queueSave()
+}
 
 func (r *Recording) segmentClosed(info segment.Info) error {
 	seg := Segment{

@@ -50,6 +50,53 @@ type Video struct {
 	// forceKeyframe asks for an IDR on the next picture; nil when the
 	// camera encodes by itself.
 	forceKeyframe func()
+
+	// Set for a Reopened source: the source of the last opened camera.
+	mu    sync.Mutex
+	inner *Video
+}
+
+// Reopened is a source that finds its camera again before every run: open
+// is called at the start and after each failure, so a camera that is absent
+// when the daemon starts, unplugged, or replaced by another (with another
+// format) is picked up when it appears. open's error is the fault shown
+// meanwhile.
+func Reopened(open func() (*Video, error)) *Video {
+	v := &Video{}
+	v.run = func(ctx context.Context, sink func(media.AccessUnit)) error {
+		inner, err := open()
+		if err != nil {
+			return err
+		}
+		v.mu.Lock()
+		v.inner = inner
+		v.mu.Unlock()
+		return inner.run(ctx, sink)
+	}
+	return v
+}
+
+func (v *Video) current() *Video {
+	if v.run == nil || v.name != "" {
+		return v
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.inner == nil {
+		return nil
+	}
+	return v.inner.current()
+}
+
+// forceIDR asks for an IDR on the next picture and reports whether the
+// source can be asked.
+func (v *Video) forceIDR() bool {
+	c := v.current()
+	if c == nil || c.forceKeyframe == nil {
+		return false
+	}
+	c.forceKeyframe()
+	return true
 }
 
 // Passthrough wraps a camera that delivers H.264.
@@ -120,14 +167,26 @@ func Encoded(cam RawCamera, cfg videoenc.Config) *Video {
 	return v
 }
 
-// Name is the encoder in use ("passthrough" or the encoder's name).
-func (v *Video) Name() string { return v.name }
+// Name is the encoder in use ("passthrough" or the encoder's name), or
+// "none" while a Reopened source has not found its camera yet.
+func (v *Video) Name() string {
+	c := v.current()
+	if c == nil {
+		return "none"
+	}
+	return c.name
+}
 
 // Config sets up a pipeline.
 type Config struct {
 	AudioChannels   int // Opus output: 1 or 2
 	AudioBitrateBps int
 	AudioComplexity int
+	// RetryMin and RetryMax bound the pause before a failed camera or
+	// microphone is tried again: it starts at RetryMin (default 500 ms),
+	// doubles on each failure up to RetryMax (default 10 s), and starts over
+	// once the device has delivered again.
+	RetryMin, RetryMax time.Duration
 }
 
 // Pipeline runs a camera and a microphone into an output.
@@ -144,6 +203,9 @@ type Pipeline struct {
 	videoN atomic.Uint64
 	audioN atomic.Uint64
 	errs   map[string]string
+
+	// after waits between retries (time.After; a fake in tests).
+	after func(time.Duration) <-chan time.Time
 }
 
 // New returns a pipeline.
@@ -151,19 +213,19 @@ func New(cfg Config, video *Video, mic Microphone, out Output, log *slog.Logger)
 	if cfg.AudioChannels <= 0 {
 		cfg.AudioChannels = 1
 	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 500 * time.Millisecond
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = max(cfg.RetryMin, 10*time.Second)
+	}
 	return &Pipeline{cfg: cfg, video: video, mic: mic, out: out, log: log, errs: map[string]string{},
-		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{})}
+		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{}), after: time.After}
 }
 
 // ForceKeyframe asks the encoder for an IDR on the next picture and reports
 // whether it can (a passthrough camera cannot be asked).
-func (p *Pipeline) ForceKeyframe() bool {
-	if p.video.forceKeyframe == nil {
-		return false
-	}
-	p.video.forceKeyframe()
-	return true
-}
+func (p *Pipeline) ForceKeyframe() bool { return p.video.forceIDR() }
 
 // Encoder names the video encoder.
 func (p *Pipeline) Encoder() string { return p.video.Name() }
@@ -205,32 +267,45 @@ func (p *Pipeline) setFault(part string, err error) {
 	}
 }
 
-// Run runs both halves until ctx ends. A part that fails is restarted after
-// a pause (a device may come back); its fault shows in Faults meanwhile.
+// Run runs both halves until ctx ends. A part that fails is tried again
+// after a pause (a device may come back, or appear for the first time); its
+// fault shows in Faults meanwhile, and the other part keeps running.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		p.keepRunning(ctx, "camera", func(ctx context.Context) error {
+		p.keepRunning(ctx, "camera", p.videoN.Load, func(ctx context.Context) error {
 			return p.video.run(ctx, func(au media.AccessUnit) {
-				p.videoN.Add(1)
-				p.setFault("camera", nil)
+				if p.videoN.Add(1) == 1 || p.hasFault("camera") {
+					p.setFault("camera", nil)
+				}
 				p.out.WriteVideo(au)
 			})
 		})
 	}()
 	go func() {
 		defer wg.Done()
-		p.keepRunning(ctx, "microphone", p.runAudio)
+		p.keepRunning(ctx, "microphone", p.audioN.Load, p.runAudio)
 	}()
 	wg.Wait()
 	return ctx.Err()
 }
 
-func (p *Pipeline) keepRunning(ctx context.Context, part string, run func(context.Context) error) {
-	backoff := 500 * time.Millisecond
+func (p *Pipeline) hasFault(part string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.errs[part]
+	return ok
+}
+
+// keepRunning runs part until ctx ends, trying again after each failure
+// with a pause that grows while the part delivers nothing (produced counts
+// what it delivered) and starts over once it has delivered.
+func (p *Pipeline) keepRunning(ctx context.Context, part string, produced func() uint64, run func(context.Context) error) {
+	backoff := p.cfg.RetryMin
 	for {
+		before := produced()
 		err := run(ctx)
 		if ctx.Err() != nil {
 			return
@@ -238,19 +313,84 @@ func (p *Pipeline) keepRunning(ctx context.Context, part string, run func(contex
 		if err == nil {
 			err = errors.New("stopped")
 		}
+		if produced() != before {
+			backoff = p.cfg.RetryMin
+		}
 		p.log.Error("capture failed; retrying", "part", part, "err", err, "retry_in", backoff)
 		p.setFault(part, err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-p.after(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		backoff = min(2*backoff, p.cfg.RetryMax)
 	}
 }
 
+// MicOpener is a Microphone that must be opened before each run (see
+// ReopenedMicrophone).
+type MicOpener interface {
+	Microphone
+	// Open finds and opens the device; Format and Run then use it.
+	Open() error
+}
+
+// ReopenedMicrophone is a microphone that is opened again before every
+// run: at the start and after each failure, so a microphone absent when the
+// daemon starts, unplugged, or replaced (with another channel count) is
+// picked up when it appears. open's error is the fault shown meanwhile.
+func ReopenedMicrophone(open func() (Microphone, error)) MicOpener {
+	return &reopenedMic{open: open}
+}
+
+type reopenedMic struct {
+	open func() (Microphone, error)
+	mu   sync.Mutex
+	mic  Microphone
+}
+
+func (m *reopenedMic) Open() error {
+	mic, err := m.open()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.mic = mic
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *reopenedMic) get() Microphone {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mic
+}
+
+func (m *reopenedMic) Format() (channels, rate int) {
+	if mic := m.get(); mic != nil {
+		return mic.Format()
+	}
+	return 0, 0
+}
+
+func (m *reopenedMic) Run(ctx context.Context, sink func(media.PCM)) error {
+	mic := m.get()
+	if mic == nil {
+		return errors.New("microphone not opened")
+	}
+	return mic.Run(ctx, sink)
+}
+
 func (p *Pipeline) runAudio(ctx context.Context) error {
+	if o, ok := p.mic.(MicOpener); ok {
+		if err := o.Open(); err != nil {
+			return err
+		}
+	}
 	channels, rate := p.mic.Format()
+	if channels <= 0 || rate <= 0 {
+		return fmt.Errorf("microphone reports %d channels at %d Hz", channels, rate)
+	}
 	enc, err := audio.NewEncoder(audio.EncoderConfig{
 		Channels: p.cfg.AudioChannels, BitrateBps: p.cfg.AudioBitrateBps, Complexity: p.cfg.AudioComplexity})
 	if err != nil {

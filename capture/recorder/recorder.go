@@ -8,6 +8,13 @@
 // begins with the pictures since the last keyframe, kept for this purpose.
 // After a crash, the lesson that was open is repaired and continued with a
 // discontinuity and a gap entry.
+//
+// A device that goes away during a lesson does not end it. When the camera
+// is lost (its fault is reported, or no picture comes for VideoLossAfter),
+// sound goes on alone; when pictures come back, the lesson continues from
+// the next keyframe after a discontinuity, with a gap entry in lesson.json.
+// A pause in the sound is recorded as a gap the same way. While a device
+// has a fault the LED shows the error pattern (and the recording goes on).
 package recorder
 
 import (
@@ -15,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/classcap/classcap/capture/catalog"
@@ -56,6 +64,13 @@ type Config struct {
 	FirstFrameTimeout time.Duration
 	// ResumeAfterCrash continues a lesson a crash left open.
 	ResumeAfterCrash bool
+	// VideoLossAfter is how long a lesson goes without a picture before
+	// the camera counts as lost (default 2 s); a camera fault counts at
+	// once.
+	VideoLossAfter time.Duration
+	// AudioGapAfter is the shortest pause in the sound recorded as a gap
+	// (default 300 ms).
+	AudioGapAfter time.Duration
 }
 
 // Input is the media the recorder reads (a lossless stream reader).
@@ -71,15 +86,18 @@ type Deps struct {
 	Input   Input
 	// ForceKeyframe asks the encoder for an IDR; false when it cannot.
 	ForceKeyframe func() bool
-	// Encoder names the video encoder, for lesson.json.
-	Encoder string
+	// Encoder names the video encoder in use, for lesson.json.
+	Encoder func() string
 	// ShowLED shows a pattern on the status LED.
 	ShowLED func(led.Pattern)
 	// FreeBytes reports the free space where lessons are written.
 	FreeBytes func() (uint64, error)
 	// Now reports the box's clocks.
 	Now func() lesson.Clock
-	Log *slog.Logger
+	// Faults reports the devices that have a fault now ("camera",
+	// "microphone") with the error; nil means none ever.
+	Faults func() map[string]string
+	Log    *slog.Logger
 }
 
 // StartRequest asks for a recording.
@@ -114,7 +132,12 @@ type Status struct {
 	LastLesson        string  `json:"last_lesson,omitempty"`
 	FirstFrameLatency float64 `json:"first_frame_latency_ms,omitempty"`
 	Resumed           bool    `json:"resumed,omitempty"` // continued after a crash
-	Heartbeat         int64   `json:"-"`                 // advances while the loop runs
+	// Fault names the devices that are failing, e.g. "camera: ...": the
+	// LED shows the error pattern meanwhile.
+	Fault string `json:"fault,omitempty"`
+	// VideoGap is true while a lesson records sound without pictures.
+	VideoGap  bool  `json:"video_gap,omitempty"`
+	Heartbeat int64 `json:"-"` // advances while the loop runs
 }
 
 type command struct {
@@ -152,6 +175,20 @@ type Recorder struct {
 	heartbeat  int64
 	lastLesson string
 	diskError  bool // the error state is for lack of disk space; it clears with space
+
+	fault    string    // device faults, as shown in Status
+	camFault string    // the last camera fault seen during this lesson
+	micFault string    // the last microphone fault seen during this lesson
+	lastVAt  time.Time // when the lesson's last picture arrived
+	lastAEnd time.Duration
+	haveA    bool      // lastAEnd is set
+	vgap     *videoGap // the camera is away during the lesson
+}
+
+// videoGap is a camera loss during a lesson.
+type videoGap struct {
+	at     time.Duration // media time where pictures stopped
+	reason string
 }
 
 type pendingStart struct {
@@ -175,6 +212,18 @@ func New(cfg Config, deps Deps) *Recorder {
 	}
 	if cfg.AudioChannels <= 0 {
 		cfg.AudioChannels = 1
+	}
+	if cfg.VideoLossAfter <= 0 {
+		cfg.VideoLossAfter = 2 * time.Second
+	}
+	if cfg.AudioGapAfter <= 0 {
+		cfg.AudioGapAfter = 300 * time.Millisecond
+	}
+	if deps.Encoder == nil {
+		deps.Encoder = func() string { return "" }
+	}
+	if deps.Faults == nil {
+		deps.Faults = func() map[string]string { return nil }
 	}
 	if deps.ShowLED == nil {
 		deps.ShowLED = func(led.Pattern) {}
@@ -239,6 +288,7 @@ func (r *Recorder) publish() {
 		s.Visibility = r.pending.req.Visibility
 	}
 	s.FirstFrameLatency = r.status.FirstFrameLatency
+	s.Fault, s.VideoGap = r.fault, r.vgap != nil
 	r.status = s
 	<-r.snap
 	r.snap <- s
@@ -247,17 +297,93 @@ func (r *Recorder) publish() {
 func (r *Recorder) setState(state, reason string) {
 	r.state, r.reason = state, reason
 	r.diskError = false
-	switch state {
-	case StateIdle:
-		r.deps.ShowLED(led.Idle)
-	case StateRecording:
-		r.deps.ShowLED(led.Recording)
-	case StateStopping:
-		r.deps.ShowLED(led.Stopping)
-	case StateError:
-		r.deps.ShowLED(led.Error)
-	}
+	r.showLED()
 	r.publish()
+}
+
+// showLED shows the state's pattern, or the error pattern while a device
+// has a fault.
+func (r *Recorder) showLED() {
+	switch {
+	case r.state == StateError || r.fault != "" && r.state != StateStopping:
+		r.deps.ShowLED(led.Error)
+	case r.state == StateIdle:
+		r.deps.ShowLED(led.Idle)
+	case r.state == StateRecording:
+		r.deps.ShowLED(led.Recording)
+	case r.state == StateStopping:
+		r.deps.ShowLED(led.Stopping)
+	}
+}
+
+// checkDevices follows the devices' faults: the LED and status show them,
+// and a camera lost during a lesson starts a video gap.
+func (r *Recorder) checkDevices() {
+	faults := r.deps.Faults()
+	var parts []string
+	for _, k := range []string{"camera", "microphone"} {
+		if f := faults[k]; f != "" {
+			parts = append(parts, k+": "+f)
+		}
+	}
+	if f := faults["camera"]; f != "" {
+		r.camFault = f
+	}
+	if f := faults["microphone"]; f != "" {
+		r.micFault = f
+	}
+	if fault := strings.Join(parts, "; "); fault != r.fault {
+		if fault != "" {
+			r.log.Warn("device fault", "fault", fault)
+		} else {
+			r.log.Info("devices back")
+		}
+		r.fault = fault
+		r.showLED()
+	}
+	if r.rec == nil || r.vgap != nil {
+		return
+	}
+	switch {
+	case faults["camera"] != "":
+		r.beginVideoGap("camera lost: " + faults["camera"])
+	case time.Since(r.lastVAt) > r.cfg.VideoLossAfter:
+		r.beginVideoGap(fmt.Sprintf("camera: no picture for %v", r.cfg.VideoLossAfter))
+	}
+}
+
+// beginVideoGap goes on recording sound alone until the camera is back.
+func (r *Recorder) beginVideoGap(reason string) {
+	if err := r.rec.VideoGap(); err != nil {
+		r.fail(err)
+		return
+	}
+	r.vgap = &videoGap{at: r.rec.VideoEnd(), reason: reason}
+	r.log.Warn("camera lost during the lesson; recording sound alone", "lesson", r.rec.Meta().ID, "reason", reason,
+		"at", r.vgap.at)
+	// The next picture must be a keyframe; a camera that encodes by itself
+	// sends one on its own.
+	r.deps.ForceKeyframe()
+}
+
+// endVideoGap records the gap up to media time end.
+func (r *Recorder) endVideoGap(end time.Duration) {
+	g := r.vgap
+	r.vgap = nil
+	r.rec.AddGap(lesson.Gap{At: g.at.Seconds(), Duration: max(0, end-g.at).Seconds(), Reason: g.reason, Media: lesson.GapVideo})
+	r.log.Info("camera back; the lesson goes on", "lesson", r.rec.Meta().ID, "gap", end-g.at)
+}
+
+// closeGaps records a video gap still open when a lesson ends.
+func (r *Recorder) closeGaps() {
+	if r.rec == nil || r.vgap == nil {
+		return
+	}
+	end := r.vgap.at
+	if r.haveA {
+		end = max(end, r.rec.MediaTime(r.lastAEnd))
+	}
+	r.endVideoGap(end)
 }
 
 // Run owns the state machine until ctx ends; an open lesson is then closed
@@ -292,6 +418,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.audio(p)
 		case <-tick.C:
 			r.heartbeat++
+			r.checkDevices()
 			r.checkPending()
 			r.checkDisk()
 			r.publish()
@@ -419,9 +546,34 @@ func (r *Recorder) video(au media.AccessUnit) {
 			r.fail(err)
 			return
 		}
+	} else if r.vgap != nil {
+		if !au.IDR {
+			return // the lesson goes on from a keyframe
+		}
+		sps, pps := h264.FindParams(au.NALUs)
+		if m := r.rec.Meta(); sps != nil && pps != nil && (string(sps) != string(m.Video.SPS) || string(pps) != string(m.Video.PPS)) {
+			r.restartLesson(au)
+			return
+		}
+		r.endVideoGap(r.rec.MediaTime(au.PTS))
 	}
+	r.lastVAt = time.Now()
 	if err := r.rec.WriteVideo(au); err != nil && !errors.Is(err, segment.ErrNeedKeyframe) {
 		r.fail(err)
+	}
+}
+
+// restartLesson ends the lesson when the camera came back with another
+// picture format (init.mp4 holds one) and begins the next one with au.
+func (r *Recorder) restartLesson(au media.AccessUnit) {
+	m := r.rec.Meta()
+	r.log.Warn("camera came back with another format; the lesson goes on in a new one", "lesson", m.ID)
+	if _, err := r.stop(StopRequest{By: "recorder", Reason: "camera came back with another format"}); err != nil {
+		return
+	}
+	r.beginStart(StartRequest{By: m.StartedBy, Visibility: m.Visibility}, nil)
+	if r.pending != nil {
+		r.video(au)
 	}
 }
 
@@ -439,8 +591,21 @@ func (r *Recorder) audio(p media.AudioPacket) {
 		}
 		return
 	}
+	if r.haveA && p.PTS-r.lastAEnd >= r.cfg.AudioGapAfter {
+		reason := "microphone: no sound"
+		if r.micFault != "" {
+			reason = "microphone lost: " + r.micFault
+		}
+		at := r.rec.MediaTime(r.lastAEnd)
+		r.rec.AddGap(lesson.Gap{At: at.Seconds(), Duration: (p.PTS - r.lastAEnd).Seconds(), Reason: reason, Media: lesson.GapAudio})
+		r.log.Info("microphone back; the lesson goes on", "lesson", r.rec.Meta().ID, "gap", p.PTS-r.lastAEnd)
+	}
 	if err := r.rec.WriteAudio(p); err != nil {
 		r.fail(err)
+		return
+	}
+	if p.PTS+p.Duration() > r.lastAEnd || !r.haveA {
+		r.lastAEnd, r.haveA = p.PTS+p.Duration(), true
 	}
 }
 
@@ -488,7 +653,7 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 		m := lesson.Meta{
 			ID: lesson.NewID(n), Number: n, Device: r.cfg.Device,
 			Visibility: p.req.Visibility, StartedBy: p.req.By,
-			Video: lesson.Video{Codec: "h264", Width: vp.Width, Height: vp.Height, Encoder: r.deps.Encoder,
+			Video: lesson.Video{Codec: "h264", Width: vp.Width, Height: vp.Height, Encoder: r.deps.Encoder(),
 				SPS: vp.SPS, PPS: vp.PPS},
 			Audio: lesson.Audio{Codec: "opus", Channels: r.cfg.AudioChannels, Rate: media.AudioRate, BitrateBps: r.cfg.AudioBitrateBps},
 		}
@@ -499,6 +664,7 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 	}
 	r.rec = rec
 	r.pending = nil
+	r.lastVAt, r.haveA, r.vgap, r.camFault, r.micFault = time.Now(), false, nil, "", ""
 	if err := r.deps.Catalog.PutLesson(rec.Meta()); err != nil {
 		r.log.Error("catalog update failed", "err", err)
 	}
@@ -547,6 +713,8 @@ func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
 		return lesson.Meta{}, nil
 	}
 	r.setState(StateStopping, "")
+	r.closeGaps()
+	r.vgap = nil
 	m, err := r.rec.Close(lesson.Stop{By: req.By, Reason: req.Reason})
 	r.rec = nil
 	r.finished(m)
@@ -564,6 +732,8 @@ func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
 func (r *Recorder) fail(err error) {
 	r.log.Error("recording failed", "err", err)
 	if r.rec != nil {
+		r.closeGaps()
+		r.vgap = nil
 		m, _ := r.rec.Close(lesson.Stop{By: "recorder", Reason: "error: " + err.Error()})
 		r.rec = nil
 		r.finished(m)

@@ -33,6 +33,7 @@ type rig struct {
 	aus     []media.AccessUnit
 	next    int
 	forceKF bool
+	faults  map[string]string
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -61,7 +62,16 @@ func newRig(t *testing.T, dir string, forceKF bool) *rig {
 			},
 			FreeBytes: func() (uint64, error) { g.mu.Lock(); defer g.mu.Unlock(); return g.free, nil },
 			Now:       func() lesson.Clock { return lesson.Clock{BootID: "b", BootTime: 1} },
-			Log:       quiet()})
+			Faults: func() map[string]string {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				out := map[string]string{}
+				for k, v := range g.faults {
+					out[k] = v
+				}
+				return out
+			},
+			Log: quiet()})
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	g.done = make(chan error, 1)

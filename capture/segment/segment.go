@@ -159,6 +159,9 @@ type Writer struct {
 	endV      uint64 // end of the last video sample written
 	closed    bool
 	lastErr   error
+	// videoGap: the camera is away (VideoGap); audio goes on alone until a
+	// keyframe begins a new segment.
+	videoGap bool
 }
 
 // ErrNeedKeyframe is returned for video before the first IDR.
@@ -240,6 +243,14 @@ func (w *Writer) WriteVideo(au media.AccessUnit) error {
 	} else if au.PTS <= w.lastVPTS {
 		return nil
 	}
+	if w.videoGap {
+		if !au.IDR {
+			return ErrNeedKeyframe
+		}
+		if err := w.endGap(w.cfg.Start.VideoTicks + durToTicks(au.PTS-w.origin, media.VideoClockRate)); err != nil {
+			return err
+		}
+	}
 	w.lastVPTS = au.PTS
 	nalus := make([][]byte, 0, len(au.NALUs))
 	for _, n := range au.NALUs {
@@ -316,6 +327,9 @@ func videoToAudio(v uint64) uint64 { return v * media.AudioRate / media.VideoClo
 // everything pending is written.
 func (w *Writer) pump(final bool) error {
 	flushTicks := durToTicks(w.cfg.FlushInterval, media.VideoClockRate)
+	if w.videoGap && !final {
+		return w.pumpAudioOnly()
+	}
 	for {
 		vEnd, haveV := w.videoKnownEnd()
 		aEnd := audioToVideo(w.nextA)
@@ -356,6 +370,91 @@ func (w *Writer) pump(final bool) error {
 		}
 		return nil
 	}
+}
+
+// VideoGap tells the writer that the camera is away: every picture
+// received so far is written (the last one with the usual frame duration),
+// audio goes on alone in fragments and segments of the usual lengths, and
+// the next picture must be a keyframe: it starts a new segment marked as a
+// discontinuity, at its own time on the lesson's timeline (the time the
+// camera was away is a hole in the video track, not a frozen picture).
+func (w *Writer) VideoGap() error {
+	if w.closed {
+		return errors.New("segment: writer closed")
+	}
+	if !w.originSet || w.videoGap {
+		return nil
+	}
+	if w.cut {
+		if err := w.fragment(w.cutAt, videoToAudio(w.cutAt)); err != nil {
+			return err
+		}
+		if err := w.closeSegment(); err != nil {
+			return err
+		}
+		w.cut = false
+	}
+	if len(w.video) > 0 {
+		end := w.video[len(w.video)-1].dts + w.lastVideoDuration()
+		if err := w.fragment(^uint64(0), videoToAudio(end)); err != nil {
+			return err
+		}
+	}
+	w.videoGap = true
+	return nil
+}
+
+// MediaTime returns where pipeline time pts falls on the lesson's timeline
+// (zero before the first picture).
+func (w *Writer) MediaTime(pts time.Duration) time.Duration {
+	if !w.originSet {
+		return ticksToDur(w.cfg.Start.VideoTicks, media.VideoClockRate)
+	}
+	return ticksToDur(w.cfg.Start.VideoTicks, media.VideoClockRate) + pts - w.origin
+}
+
+// VideoEnd returns the media time where the last picture written ends.
+func (w *Writer) VideoEnd() time.Duration {
+	return ticksToDur(max(w.endV, w.cfg.Start.VideoTicks), media.VideoClockRate)
+}
+
+// endGap closes the segment that holds the audio of a video gap at the
+// keyframe (video dts) that ends it; the keyframe begins the next segment.
+func (w *Writer) endGap(dts uint64) error {
+	w.videoGap = false
+	if err := w.fragment(^uint64(0), videoToAudio(dts)); err != nil {
+		return err
+	}
+	if err := w.closeSegment(); err != nil {
+		return err
+	}
+	w.nextDisc = true
+	w.lastFlush = dts
+	return nil
+}
+
+// pumpAudioOnly writes the audio of a video gap: a fragment every
+// FlushInterval, a new segment every SegmentDuration.
+func (w *Writer) pumpAudioOnly() error {
+	if len(w.audio) == 0 {
+		return nil
+	}
+	if w.seg != nil {
+		start := w.seg.startA
+		if w.seg.hasVideo {
+			start = videoToAudio(w.seg.startV)
+		}
+		if w.nextA >= start+durToTicks(w.cfg.SegmentDuration, media.AudioRate) {
+			if err := w.fragment(^uint64(0), ^uint64(0)); err != nil {
+				return err
+			}
+			return w.closeSegment()
+		}
+	}
+	if w.nextA >= w.audio[0].dts+durToTicks(w.cfg.FlushInterval, media.AudioRate) {
+		return w.fragment(^uint64(0), ^uint64(0))
+	}
+	return nil
 }
 
 // fragment writes one moof+mdat with the video samples before vLimit whose
@@ -531,7 +630,15 @@ func (w *Writer) closeSegment() error {
 func spanOf(s *openSegment) (time.Duration, time.Duration) {
 	if s.hasVideo && s.endV > s.startV {
 		start := ticksToDur(s.startV, media.VideoClockRate)
-		return start, ticksToDur(s.endV, media.VideoClockRate) - start
+		end := ticksToDur(s.endV, media.VideoClockRate)
+		if s.hasAudio {
+			// Sound that goes on well past the last picture: the camera
+			// was lost within the segment.
+			if a := ticksToDur(s.endA, media.AudioRate); a > end+100*time.Millisecond {
+				end = a
+			}
+		}
+		return start, end - start
 	}
 	if s.hasAudio {
 		start := ticksToDur(s.startA, media.AudioRate)

@@ -87,13 +87,10 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		}
 		video, mic = pipeline.Passthrough(v), a
 	case "auto":
-		var err error
-		if video, err = openCamera(cfg, epoch, log); err != nil {
-			return nil, err
-		}
-		if mic, err = openMicrophone(cfg, epoch, log); err != nil {
-			return nil, err
-		}
+		// Found again before every run: a device absent at the start or
+		// unplugged is a fault in status, tried again, never an exit.
+		video = pipeline.Reopened(func() (*pipeline.Video, error) { return openCamera(cfg, epoch, log) })
+		mic = pipeline.ReopenedMicrophone(func() (pipeline.Microphone, error) { return openMicrophone(cfg, epoch, log) })
 	default:
 		return nil, fmt.Errorf("hardware.profile %q is not one of sim, replay, auto", cfg.Hardware.Profile)
 	}
@@ -133,7 +130,8 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		Store: store, Catalog: cat,
 		Input:         recorder.Input{Video: in.Video, Audio: in.Audio},
 		ForceKeyframe: d.pipeline.ForceKeyframe,
-		Encoder:       d.pipeline.Encoder(),
+		Encoder:       d.pipeline.Encoder,
+		Faults:        d.pipeline.Faults,
 		ShowLED:       d.led.Show,
 		FreeBytes: func() (uint64, error) {
 			du, err := sysinfo.DiskUsage(cfg.Device.DataDir)
@@ -150,25 +148,28 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 // captures) and picks its best format: H.264 passed through, else raw
 // pictures into the software encoder.
 func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.Video, error) {
+	want := v4l2.Config{Width: cfg.Hardware.CameraWidth, Height: cfg.Hardware.CameraHeight, FPS: cfg.Hardware.CameraFPS}
 	var info v4l2.DeviceInfo
+	var choice v4l2.Choice
 	var err error
 	if cfg.Hardware.Camera != "" {
-		info, err = v4l2.Probe(cfg.Hardware.Camera)
-	} else {
-		var all []v4l2.DeviceInfo
-		if all, err = v4l2.List(); err == nil {
-			if len(all) == 0 {
-				return nil, errors.New("camera: no V4L2 capture device found (set hardware.camera)")
-			}
-			info = all[0]
+		if info, err = v4l2.Probe(cfg.Hardware.Camera); err != nil {
+			return nil, fmt.Errorf("camera: %w", err)
 		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("camera: %w", err)
-	}
-	choice, err := v4l2.Choose(info.Formats, v4l2.Config{})
-	if err != nil {
-		return nil, fmt.Errorf("camera %s: %w", info.Path, err)
+		if choice, err = v4l2.Choose(info.Formats, want); err != nil {
+			return nil, fmt.Errorf("camera %s: %w", info.Path, err)
+		}
+	} else {
+		all, err := v4l2.List()
+		if err != nil {
+			return nil, fmt.Errorf("camera: %w", err)
+		}
+		if len(all) == 0 {
+			return nil, errors.New("camera: no V4L2 capture device found (set hardware.camera)")
+		}
+		if info, choice, err = v4l2.Pick(all, want); err != nil {
+			return nil, fmt.Errorf("camera: %w", err)
+		}
 	}
 	log.Info("camera", "device", info.Path, "card", info.Card, "format", choice.String())
 	camCfg := v4l2.CameraConfig{Device: info.Path, Choice: choice, Epoch: epoch}

@@ -36,9 +36,13 @@ type DeviceSection struct {
 type HardwareSection struct {
 	// Profile is "sim" (synthetic devices), "replay" (files stand in for
 	// the camera and microphones) or "auto" (real devices).
-	Profile    string `toml:"profile"`
-	Camera     string `toml:"camera"`     // V4L2 device; empty under auto: the first capture device
-	Microphone string `toml:"microphone"` // ALSA PCM; empty under auto: the first capture card
+	Profile string `toml:"profile"`
+	Camera  string `toml:"camera"` // V4L2 device; empty under auto: the first capture device
+	// The picture asked of a V4L2 camera (the nearest it offers is taken).
+	CameraWidth  int     `toml:"camera_width"`
+	CameraHeight int     `toml:"camera_height"`
+	CameraFPS    float64 `toml:"camera_fps"`
+	Microphone   string  `toml:"microphone"` // ALSA PCM; empty under auto: the first capture card
 	// Button is "chip:line", e.g. "gpiochip0:17"; empty means no button.
 	Button          string `toml:"button"`
 	ButtonActiveLow bool   `toml:"button_active_low"`
@@ -120,6 +124,9 @@ func DefaultBox() Box {
 		},
 		Hardware: HardwareSection{
 			Profile:         "auto",
+			CameraWidth:     1280,
+			CameraHeight:    720,
+			CameraFPS:       30,
 			Button:          "gpiochip0:17",
 			ButtonActiveLow: true,
 			ButtonBias:      "pull-up",
@@ -221,6 +228,9 @@ func (b *Box) Validate() error {
 	h := b.Hardware
 	p.oneOf("hardware.profile", h.Profile, profiles...)
 	p.noControl("hardware.camera", h.Camera)
+	p.intRange("hardware.camera_width", int64(h.CameraWidth), 16, 7680)
+	p.intRange("hardware.camera_height", int64(h.CameraHeight), 16, 4320)
+	p.floatRange("hardware.camera_fps", h.CameraFPS, 1, 120)
 	p.noControl("hardware.microphone", h.Microphone)
 	var button, led GPIOSpec
 	var buttonOK, ledOK bool
