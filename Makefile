@@ -16,7 +16,7 @@ GOFMT_CHECK = unformatted=$$(find . -name '*.go' -not -path './.git/*' -print0 |
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test run bench lint build-arm64 build-armv7 clean
+.PHONY: help deps build test run bench lint build-arm64 build-armv7 deb clean
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -53,6 +53,15 @@ build-arm64: ## cross-build the binaries for 64-bit Raspberry Pi OS into bin/lin
 build-armv7: ## cross-build the binaries for 32-bit Raspberry Pi OS (armv7) into bin/linux-armv7/
 	scripts/install-deps.sh cross
 	$(ARMV7_ENV) $(GOBUILD) -o bin/linux-armv7/ ./cmd/...
+
+deb: ## build the Debian packages (box and hub) for amd64, arm64 and armhf into bin/deb/
+	scripts/install-deps.sh cross
+	CGO_ENABLED=1 $(GOBUILD) -o bin/linux-amd64/ ./cmd/...
+	$(ARM64_ENV) $(GOBUILD) -o bin/linux-arm64/ ./cmd/...
+	$(ARMV7_ENV) $(GOBUILD) -o bin/linux-armv7/ ./cmd/...
+	scripts/deb.sh amd64 bin/linux-amd64 bin/deb $(VERSION)
+	scripts/deb.sh arm64 bin/linux-arm64 bin/deb $(VERSION)
+	scripts/deb.sh armhf bin/linux-armv7 bin/deb $(VERSION)
 
 clean: ## remove bin/ (run/, the local lessons of make run, is kept)
 	rm -rf bin/

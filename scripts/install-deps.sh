@@ -20,6 +20,7 @@ packages=(
 	git            # version string: git describe
 	ffmpeg         # ffprobe and ffmpeg judge every media file in tests
 	espeak-ng      # make bench: speech-like test audio
+	systemd        # systemd-analyze verify/security check the unit files in tests (no systemd as PID 1 needed)
 	ca-certificates
 )
 
