@@ -179,6 +179,9 @@ func (r *Registry) AddDevice(id string) (string, error) {
 	if err := ValidateDeviceID(id); err != nil {
 		return "", fmt.Errorf("add device: %w", err)
 	}
+	if _, err := r.Device(id); err == nil {
+		return "", fmt.Errorf("add device %s: %w", id, ErrDeviceExists) // before the slow hashing
+	}
 	password := NewSecret(24)
 	bh, err := bcrypt.GenerateFromPassword([]byte(password), r.bcryptCost)
 	if err != nil {
