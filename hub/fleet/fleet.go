@@ -129,17 +129,26 @@ func (f *Fleet) onConnect(c paho.Client) {
 // onMessage runs on paho's goroutine: replies go straight to their waiter,
 // state and events to the writer's queue.
 func (f *Fleet) onMessage(_ paho.Client, m paho.Message) {
-	device, kind, err := wire.ParseTopic(m.Topic())
+	if in, ok := f.route(m.Topic(), m.Payload()); ok {
+		f.inbox <- in
+	}
+}
+
+// route handles a reply at once and returns state and event messages for
+// the writer (ok true).
+func (f *Fleet) route(topic string, payload []byte) (in inMsg, ok bool) {
+	device, kind, err := wire.ParseTopic(topic)
 	if err != nil {
 		f.log.Warn("MQTT message on an unknown topic", "err", err)
-		return
+		return inMsg{}, false
 	}
 	switch kind {
 	case wire.KindReply:
-		f.handleReply(device, m.Payload())
+		f.handleReply(device, payload)
 	case wire.KindState, wire.KindEvent:
-		f.inbox <- inMsg{device: device, kind: kind, payload: append([]byte(nil), m.Payload()...), at: f.now()}
+		return inMsg{device: device, kind: kind, payload: append([]byte(nil), payload...), at: f.now()}, true
 	}
+	return inMsg{}, false
 }
 
 func (f *Fleet) handleReply(device string, payload []byte) {
@@ -197,26 +206,31 @@ func (f *Fleet) write(done <-chan struct{}) {
 				break drain
 			}
 		}
-		err := f.reg.Write(func(tx *registry.Tx) error {
-			for _, m := range batch {
-				if err := f.apply(tx, m); err != nil {
-					if errors.Is(err, registry.ErrUnknownDevice) {
-						f.log.Warn("message from an unregistered device", "device", m.device, "kind", m.kind)
-						continue
-					}
-					if errors.Is(err, wire.ErrMalformed) {
-						f.log.Warn("bad message from box", "device", m.device, "kind", m.kind, "err", err)
-						continue
-					}
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := f.record(batch); err != nil {
 			f.log.Error("registry write failed", "messages", len(batch), "err", err)
 		}
 	}
+}
+
+// record writes what batch says in one transaction. A message from an
+// unregistered device or a malformed one is logged and skipped.
+func (f *Fleet) record(batch []inMsg) error {
+	return f.reg.Write(func(tx *registry.Tx) error {
+		for _, m := range batch {
+			if err := f.apply(tx, m); err != nil {
+				if errors.Is(err, registry.ErrUnknownDevice) {
+					f.log.Warn("message from an unregistered device", "device", m.device, "kind", m.kind)
+					continue
+				}
+				if errors.Is(err, wire.ErrMalformed) {
+					f.log.Warn("bad message from box", "device", m.device, "kind", m.kind, "err", err)
+					continue
+				}
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // apply records one message. Errors other than ErrUnknownDevice and
@@ -290,7 +304,7 @@ func applyEvent(tx *registry.Tx, device string, e wire.Event) error {
 	return nil
 }
 
-// CommandTTL bounds how long a box may hold a command before it expires.
+// maxWait bounds how long Command waits (and a command lives).
 const maxWait = 5 * time.Minute
 
 // Command sends a command of type typ with args to device and waits for its
