@@ -1,7 +1,12 @@
 // Command classcapctl is the operator's CLI for a classcap box: it talks to
-// classcapd on its unix socket.
+// classcapd on its unix socket, or, with -hub and -token, to classcap-hub's
+// HTTP API to see and drive the boxes remotely.
 //
 // Usage:
+//
+//	classcapctl -hub URL -token T devices [-json] | device ID [-json]
+//	classcapctl -hub URL -token T record start -device ID [-visibility V] | record stop -device ID
+//	classcapctl -hub URL -token T lessons [-json] [-device ID]
 //
 //	classcapctl [-socket PATH] status [-json]
 //	classcapctl [-socket PATH] record start [-visibility V] | record stop
@@ -44,7 +49,10 @@ commands:
   sim hold SECONDS                  hold the simulated button down
 
 The socket defaults to ` + defaultSocket + ` (<data_dir>/classcapd.sock).
-`
+
+usage: classcapctl -hub URL -token T COMMAND     (-token defaults to $CLASSCAP_TOKEN)
+
+` + remoteUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("classcapctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	socket := fs.String("socket", defaultSocket, "classcapd's control socket")
+	hub := fs.String("hub", "", "classcap-hub's URL, e.g. http://hub:8080 (remote commands)")
+	token := fs.String("token", os.Getenv("CLASSCAP_TOKEN"), "bearer token for -hub")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -79,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	args = fs.Args()
 	if len(args) == 0 {
 		return usageError("no command")
+	}
+	if *hub != "" {
+		return runRemote(ctx, *hub, *token, args, stdout)
 	}
 	c := control.NewClient(*socket)
 	switch args[0] {

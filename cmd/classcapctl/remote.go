@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/classcap/classcap/hub/api"
+	"github.com/classcap/classcap/uplink/wire"
+)
+
+const remoteUsage = `remote commands (with -hub URL -token T, through classcap-hub's API):
+  devices [-json]                              the hub's boxes, online or not, and what they do
+  device ID [-json]                            one box and its last reported state
+  record start -device ID [-visibility V]      start a recording on a box (the teacher may decline)
+  record stop -device ID                       stop it
+  lessons [-json] [-device ID]                 lessons the boxes reported
+`
+
+// runRemote runs a remote command against the hub.
+func runRemote(ctx context.Context, hub, token string, args []string, w io.Writer) error {
+	c, err := api.NewClient(hub, token)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	switch args[0] {
+	case "devices":
+		return remoteDevices(ctx, c, args[1:], w)
+	case "device":
+		if len(args) < 2 {
+			return usageError("device: want ID")
+		}
+		asJSON, err := jsonFlag("device", args[2:])
+		if err != nil {
+			return err
+		}
+		d, err := c.Device(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(w, d)
+		}
+		printDevice(w, d)
+		return nil
+	case "record":
+		return remoteRecord(ctx, c, args[1:], w)
+	case "lessons":
+		fs := flag.NewFlagSet("lessons", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		asJSON := fs.Bool("json", false, "print JSON")
+		device := fs.String("device", "", "only this box's lessons")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError("lessons: " + err.Error())
+		}
+		if fs.NArg() > 0 {
+			return usageError(fmt.Sprintf("lessons: unexpected argument %q", fs.Arg(0)))
+		}
+		ls, err := c.Lessons(ctx, *device)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(w, ls)
+		}
+		if len(ls) == 0 {
+			fmt.Fprintln(w, "no lessons reported yet")
+			return nil
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tLESSON\tSTATE\tVISIBILITY\tDURATION\tSEGMENTS\tSTARTED BY\tSTARTED")
+		for _, l := range ls {
+			state := "stopped"
+			if l.Recording {
+				state = "recording"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Device, l.ID, state, dash(l.Visibility),
+				(time.Duration(l.Seconds*1000) * time.Millisecond).Round(time.Second), l.Segments, dash(l.StartedBy), when(l.StartedAt))
+		}
+		return tw.Flush()
+	}
+	return usageError(fmt.Sprintf("unknown remote command %q", args[0]))
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func remoteDevices(ctx context.Context, c *api.Client, args []string, w io.Writer) error {
+	asJSON, err := jsonFlag("devices", args)
+	if err != nil {
+		return err
+	}
+	ds, err := c.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(w, ds)
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(w, "no devices registered (classcap-hub device add ID)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tONLINE\tRECORDER\tLESSON\tVERSION\tLAST SEEN")
+	for _, d := range ds {
+		online := "no"
+		if d.Online {
+			online = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, online, dash(d.Recorder), dash(d.Lesson), dash(d.Version), when(d.LastSeen))
+	}
+	return tw.Flush()
+}
+
+func printDevice(w io.Writer, d api.DeviceDetail) {
+	online := "offline"
+	if d.Online {
+		online = "online"
+	}
+	fmt.Fprintf(w, "device     %s (%s, last seen %s, added %s)\n", d.ID, online, when(d.LastSeen), when(d.AddedAt))
+	var s wire.State
+	if len(d.State) == 0 || json.Unmarshal(d.State, &s) != nil || s.Recorder == nil {
+		fmt.Fprintln(w, "state      not reported yet")
+		return
+	}
+	r := s.Recorder
+	fmt.Fprintf(w, "recorder   %s", r.State)
+	if r.Lesson != "" {
+		fmt.Fprintf(w, ", lesson %s (%s, started by %s, %.0f s in %d segments)", r.Lesson, r.Visibility, r.StartedBy, r.RecordedS, r.Segments)
+	}
+	fmt.Fprintln(w)
+	if rs := r.RemoteStart; rs != nil {
+		fmt.Fprintf(w, "pending    remote start by %s, begins in %.0f s unless the teacher declines\n", rs.By, rs.VetoLeftS)
+	}
+	if s.Camera != nil {
+		fmt.Fprintf(w, "camera     ok=%v %s %d frames %s\n", s.Camera.OK, s.Camera.Encoder, s.Camera.Frames, s.Camera.Fault)
+	}
+	if s.Microphone != nil {
+		fmt.Fprintf(w, "microphone ok=%v %d channels %s\n", s.Microphone.OK, len(s.Microphone.Levels), s.Microphone.Fault)
+	}
+	if s.Disk != nil {
+		fmt.Fprintf(w, "disk       %d MB free of %d MB\n", s.Disk.FreeMB, s.Disk.TotalMB)
+	}
+	if s.Upload != nil {
+		fmt.Fprintf(w, "upload     %d segments (%.1f MB) waiting\n", s.Upload.BacklogSegments, float64(s.Upload.BacklogBytes)/1e6)
+	}
+	if s.Clock != nil {
+		fmt.Fprintf(w, "clock      synced=%v %s\n", s.Clock.Synced, s.Clock.Source)
+	}
+	fmt.Fprintf(w, "version    %s, up %s\n", dash(s.Version), (time.Duration(s.UptimeS) * time.Second).String())
+}
+
+func remoteRecord(ctx context.Context, c *api.Client, args []string, w io.Writer) error {
+	if len(args) == 0 {
+		return usageError("record: say start or stop")
+	}
+	fs := flag.NewFlagSet("record "+args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	device := fs.String("device", "", "the box")
+	vis := fs.String("visibility", "", "private, coaching or library (default: the box's setting)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError("record " + args[0] + ": " + err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("record %s: unexpected argument %q", args[0], fs.Arg(0)))
+	}
+	if *device == "" {
+		return usageError("record " + args[0] + ": -device ID is required with -hub")
+	}
+	switch args[0] {
+	case "start":
+		r, err := c.RecordStart(ctx, *device, api.RecordStartRequest{Visibility: *vis})
+		if err != nil {
+			return fmt.Errorf("record start: %w", err)
+		}
+		fmt.Fprintf(w, "%s is recording lesson %s (the teacher's window %.1f s, first picture after %.0f ms; %.0f ms in all)\n",
+			*device, r.Result.Lesson, float64(r.Result.VetoWaitedMS)/1000, r.Result.FirstFrameLatencyMS, r.ElapsedMS)
+		return nil
+	case "stop":
+		if *vis != "" {
+			return usageError("record stop: -visibility belongs to record start")
+		}
+		r, err := c.RecordStop(ctx, *device, api.RecordStopRequest{})
+		if err != nil {
+			return fmt.Errorf("record stop: %w", err)
+		}
+		fmt.Fprintf(w, "%s stopped lesson %s: %.1f s in %d segments\n", *device, r.Result.Lesson, r.Result.Seconds, r.Result.Segments)
+		return nil
+	}
+	return usageError(fmt.Sprintf("record: unknown %q (say start or stop)", args[0]))
+}
