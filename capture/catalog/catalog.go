@@ -310,3 +310,80 @@ func (c *Catalog) DeleteLesson(id string) error {
 	}
 	return nil
 }
+
+// Transfer is the upload state of one file of a lesson (a segment, or
+// init.mp4, index.m3u8, lesson.json): the tus upload made for it and the
+// bytes the hub was last known to hold, so a restart resumes mid-file.
+type Transfer struct {
+	Lesson  string `json:"lesson"`
+	Name    string `json:"name"`
+	Bytes   int64  `json:"bytes"`
+	SHA256  string `json:"sha256"`
+	URL     string `json:"url,omitempty"` // tus upload URL; empty before creation
+	Offset  int64  `json:"offset"`
+	State   string `json:"state"` // closed (waiting or in flight), uploaded, verified
+	Updated int64  `json:"updated,omitempty"`
+}
+
+var bucketTransfers = []byte("transfers")
+
+func transferKey(lessonID, name string) []byte { return []byte(lessonID + "/" + name) }
+
+// PutTransfer records a file's transfer state.
+func (c *Catalog) PutTransfer(t Transfer) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketTransfers)
+		if err != nil {
+			return err
+		}
+		return put(b, transferKey(t.Lesson, t.Name), t)
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: put transfer %s/%s: %w", t.Lesson, t.Name, err)
+	}
+	return nil
+}
+
+// GetTransfer returns a file's transfer state, if recorded.
+func (c *Catalog) GetTransfer(lessonID, name string) (Transfer, bool, error) {
+	var t Transfer
+	found := false
+	err := c.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTransfers)
+		if b == nil {
+			return nil
+		}
+		v := b.Get(transferKey(lessonID, name))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &t)
+	})
+	if err != nil {
+		return Transfer{}, false, fmt.Errorf("catalog: transfer %s/%s: %w", lessonID, name, err)
+	}
+	return t, found, nil
+}
+
+// DeleteTransfers forgets the transfer states of a lesson.
+func (c *Catalog) DeleteTransfers(lessonID string) error {
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTransfers)
+		if b == nil {
+			return nil
+		}
+		prefix := []byte(lessonID + "/")
+		cur := b.Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = cur.Seek(prefix) {
+			if err := cur.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: delete transfers of %s: %w", lessonID, err)
+	}
+	return nil
+}

@@ -140,3 +140,45 @@ func FuzzOpen(f *testing.F) {
 		c.Close()
 	})
 }
+
+func TestTransfers(t *testing.T) {
+	dir := t.TempDir()
+	store, _ := lesson.NewStore(filepath.Join(dir, "lessons"), quiet())
+	c, err := Open(filepath.Join(dir, "catalog.db"), store, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := writeLesson(t, store, 1, 1)
+	if _, ok, err := c.GetTransfer(m.ID, "seg_000001.m4s"); ok || err != nil {
+		t.Fatalf("unknown transfer: %v %v", ok, err)
+	}
+	tr := Transfer{Lesson: m.ID, Name: "seg_000001.m4s", Bytes: 100, SHA256: "x", URL: "http://hub/tus/abc", Offset: 40, State: SegmentClosed}
+	if err := c.PutTransfer(tr); err != nil {
+		t.Fatal(err)
+	}
+	other := newID(t, 2)
+	if err := c.PutTransfer(Transfer{Lesson: other, Name: "init.mp4", State: SegmentVerified}); err != nil {
+		t.Fatal(err)
+	}
+	// It survives a reopen (a reboot).
+	c.Close()
+	if c, err = Open(filepath.Join(dir, "catalog.db"), store, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, ok, err := c.GetTransfer(m.ID, "seg_000001.m4s")
+	if err != nil || !ok || got != tr {
+		t.Fatalf("after reopen: %+v %v %v; want %+v", got, ok, err, tr)
+	}
+	if err := c.DeleteTransfers(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := c.GetTransfer(m.ID, "seg_000001.m4s"); ok {
+		t.Fatal("transfer kept after DeleteTransfers")
+	}
+	if _, ok, _ := c.GetTransfer(other, "init.mp4"); !ok {
+		t.Fatal("DeleteTransfers removed another lesson's transfer")
+	}
+}
+
+func newID(_ *testing.T, n int) string { return lesson.NewID(n) }
