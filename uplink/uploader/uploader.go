@@ -398,4 +398,3 @@ func hashFile(r io.ReaderAt) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
