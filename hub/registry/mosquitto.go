@@ -15,7 +15,8 @@ import (
 // MosquittoIterations is the PBKDF2 iteration count of the mosquitto hashes
 // the registry makes. mosquitto_passwd (2.0) uses 101; the file carries the
 // count, so mosquitto checks a higher one too, at that cost per connection.
-const MosquittoIterations = 20000
+// The passwords are 192-bit random secrets (see BcryptCost).
+const MosquittoIterations = 1000
 
 // MosquittoHash returns password hashed the way mosquitto's password file
 // holds it: "$7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>", with a
