@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/classcap/classcap/uplink/pace"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -95,6 +96,13 @@ type UplinkSection struct {
 	Broker       string `toml:"broker"` // empty: offline
 	Username     string `toml:"username"`
 	PasswordFile string `toml:"password_file"`
+
+	// Uploads to the hub.
+	UploadConcurrency  int      `toml:"upload_concurrency"`    // transfers at once
+	UploadRateKbps     int64    `toml:"upload_rate_kbps"`      // cap for all transfers; 0: none
+	UploadWindows      []string `toml:"upload_windows"`        // "HH:MM-HH:MM" local time; empty: any time
+	RetentionDays      int      `toml:"retention_days"`        // delete verified lessons older than this; 0: never for age
+	RetentionMinFreeMB int64    `toml:"retention_min_free_mb"` // delete verified lessons, oldest first, below this free space; 0: never for space
 }
 
 // Allowed values, in the order error messages list them.
@@ -155,6 +163,10 @@ func DefaultBox() Box {
 			SegmentSeconds: 4,
 			Visibility:     "private",
 			MinFreeMB:      500,
+		},
+		Uplink: UplinkSection{
+			UploadConcurrency:  2,
+			RetentionMinFreeMB: 2000,
 		},
 	}
 }
@@ -323,6 +335,17 @@ func (b *Box) Validate() error {
 	}
 	p.noControl("uplink.username", u.Username)
 	p.noControl("uplink.password_file", u.PasswordFile)
+	p.intRange("uplink.upload_concurrency", int64(u.UploadConcurrency), 1, 16)
+	if u.UploadRateKbps != 0 {
+		p.intRange("uplink.upload_rate_kbps", u.UploadRateKbps, 64, 10_000_000)
+	}
+	if _, err := pace.ParseWindows(u.UploadWindows); err != nil {
+		p.add("uplink.upload_windows", "%s", err)
+	}
+	p.intRange("uplink.retention_days", int64(u.RetentionDays), 0, 3650)
+	if u.RetentionMinFreeMB < 0 {
+		p.add("uplink.retention_min_free_mb", "%d is below the minimum 0", u.RetentionMinFreeMB)
+	}
 
 	return p.err()
 }

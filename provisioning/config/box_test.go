@@ -199,6 +199,15 @@ func TestBoxValidation(t *testing.T) {
 		{"broker not a url", func(b *Box) { b.Uplink.Broker = "tcp://[::1" }, "uplink.broker", "is not a URL"},
 		{"username control char", func(b *Box) { b.Uplink.Username = "a\nb" }, "uplink.username", "control character"},
 		{"password_file control char", func(b *Box) { b.Uplink.PasswordFile = "/x\r" }, "uplink.password_file", "control character"},
+		{"upload concurrency 0", func(b *Box) { b.Uplink.UploadConcurrency = 0 }, "uplink.upload_concurrency", "below the minimum 1"},
+		{"upload concurrency 17", func(b *Box) { b.Uplink.UploadConcurrency = 17 }, "uplink.upload_concurrency", "above the maximum 16"},
+		{"upload rate off", func(b *Box) { b.Uplink.UploadRateKbps = 0 }, "", ""},
+		{"upload rate tiny", func(b *Box) { b.Uplink.UploadRateKbps = 10 }, "uplink.upload_rate_kbps", "below the minimum 64"},
+		{"upload windows", func(b *Box) { b.Uplink.UploadWindows = []string{"15:30-23:59", "00:00-06:00"} }, "", ""},
+		{"upload window bad", func(b *Box) { b.Uplink.UploadWindows = []string{"15:30"} }, "uplink.upload_windows", "want HH:MM-HH:MM"},
+		{"upload window empty", func(b *Box) { b.Uplink.UploadWindows = []string{"10:00-10:00"} }, "uplink.upload_windows", "starts where it ends"},
+		{"retention days negative", func(b *Box) { b.Uplink.RetentionDays = -1 }, "uplink.retention_days", "below the minimum 0"},
+		{"retention free negative", func(b *Box) { b.Uplink.RetentionMinFreeMB = -1 }, "uplink.retention_min_free_mb", "below the minimum 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -373,9 +382,11 @@ func TestDesignExampleBox(t *testing.T) {
 	want.Recording.SegmentSeconds = 4
 	want.Recording.Visibility = "private"
 	want.Uplink = UplinkSection{
-		Broker:       "tcp://127.0.0.1:1883",
-		Username:     "room-101",
-		PasswordFile: "/var/lib/classcap/mqtt-password",
+		Broker:             "tcp://127.0.0.1:1883",
+		Username:           "room-101",
+		PasswordFile:       "/var/lib/classcap/mqtt-password",
+		UploadConcurrency:  2,
+		RetentionMinFreeMB: 2000,
 	}
 	if !reflect.DeepEqual(*b, want) {
 		t.Fatalf("got  %+v\nwant %+v", *b, want)
