@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		brokerURL = "tcp://" + b.Addr()
+		brokerURL = b.LocalURL()
 		comps = append(comps, component{"broker", b.Run})
 	} else if hubPassword, err = readPasswordFile(cfg.Broker.PasswordFile); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -36,7 +37,7 @@ type Broker struct {
 // is the password of acl.HubUser.
 func New(listen string, pw Passwords, hubPassword string, log *slog.Logger) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{
-		Logger:       log.With("part", "mochi"),
+		Logger:       slog.New(quietHandler{log.Handler()}).With("part", "mochi"),
 		InlineClient: false,
 	})
 	srv.Options.Capabilities.MaximumSessionExpiryInterval = 7 * 24 * 3600
@@ -53,6 +54,34 @@ func New(listen string, pw Passwords, hubPassword string, log *slog.Logger) (*Br
 
 // Addr is the address the broker listens on (host:port).
 func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// LocalURL is the URL at which a client on this machine reaches the broker:
+// tcp://Addr, with a wildcard host (0.0.0.0, ::) replaced by 127.0.0.1.
+func (b *Broker) LocalURL() string {
+	host, port, err := net.SplitHostPort(b.Addr())
+	if err != nil {
+		return "tcp://" + b.Addr()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "tcp://" + net.JoinHostPort(host, port)
+}
+
+// quietHandler passes on mochi's warnings and errors only: at info it logs
+// every client's connect and disconnect, which drowns the hub's own log when
+// hundreds of boxes come and go.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler { return quietHandler{h.Handler.WithGroup(name)} }
 
 // Run serves until ctx is cancelled, then disconnects every client.
 func (b *Broker) Run(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,19 @@ func TestEmbeddedBrokerRefusesAnotherDevicesClientID(t *testing.T) {
 	if c, err := acltest.Connect(url, a.User, acltest.Login{User: a.User, Password: hub.Password}, nil); err == nil {
 		c.Disconnect(0)
 		t.Fatal("a device logged in with the hub's password")
+	}
+}
+
+func TestLocalURL(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:0", "[::]:0", "127.0.0.1:0"} {
+		b, err := New(listen, nil, "x", slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := b.LocalURL()
+		b.tcp.Close(func(string) {})
+		if !strings.HasPrefix(u, "tcp://127.0.0.1:") || strings.HasSuffix(u, ":0") {
+			t.Errorf("listen %s: LocalURL %s", listen, u)
+		}
 	}
 }
