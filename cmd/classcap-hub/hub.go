@@ -62,6 +62,18 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	defer reg.Close()
 
 	var comps []component
+	// Enrollment: the CA, claims and identities; HTTPS for the boxes.
+	if cfg.Enroll.Listen != "" {
+		en, err := openEnrollment(cfg, registerEnrolled(reg), log.With("component", "enroll"))
+		if err != nil {
+			return err
+		}
+		c, err := enrollServer(cfg, en, log.With("component", "enroll"))
+		if err != nil {
+			return err
+		}
+		comps = append(comps, c)
+	}
 	// The broker: embedded, or the external one named by broker.url.
 	brokerURL, hubPassword := cfg.Broker.URL, ""
 	if cfg.Broker.Listen != "" {

@@ -24,7 +24,7 @@ const verbUsage = `verbs:
   token create -role coach|admin -name NAME   print a new API bearer token
   device add ID                               register a box; print its MQTT password
   mosquitto-acl -dir DIR                      write DIR/passwords and DIR/acl for an external mosquitto
-The verbs work whether the hub runs or not: they ask the running hub over
+` + enrollVerbUsage + `The verbs work whether the hub runs or not: they ask the running hub over
 <data_dir>/hub.sock, or open the registry themselves when no hub runs.
 `
 
@@ -35,6 +35,9 @@ type verbFunc func(ctx context.Context, cfg *config.Hub, stdout io.Writer) error
 func parseVerb(args []string) (verbFunc, error) {
 	bad := func(format string, a ...any) (verbFunc, error) {
 		return nil, &usageError{msg: fmt.Sprintf(format, a...) + "\n" + verbUsage}
+	}
+	if f, err := parseEnrollVerb(args); f != nil || err != nil {
+		return f, err
 	}
 	switch {
 	case len(args) >= 2 && args[0] == "token" && args[1] == "create":

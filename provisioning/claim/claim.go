@@ -96,8 +96,8 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 // Create makes a claim for group, usable uses times until ttl from now, and
 // returns the token (shown once, never stored) and the stored claim.
 func (s *Store) Create(group string, uses int, ttl time.Duration) (string, Claim, error) {
-	if group == "" {
-		return "", Claim{}, errors.New("claim: create: a group is required")
+	if err := ValidateGroup(group); err != nil {
+		return "", Claim{}, fmt.Errorf("claim: create: %w", err)
 	}
 	if uses < 1 {
 		return "", Claim{}, fmt.Errorf("claim: create: uses %d, want at least 1", uses)
@@ -244,6 +244,29 @@ func (s *Store) List() ([]Claim, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, nil
+}
+
+// MaxGroupLen keeps a device id (group, "-", 8 hex digits) within the 64
+// characters a device id may have.
+const MaxGroupLen = 55
+
+// ValidateGroup checks a group name: letters, digits, '.', '_', '-',
+// starting with a letter or digit, at most MaxGroupLen characters (a group
+// is the start of its devices' ids and MQTT topics).
+func ValidateGroup(g string) error {
+	if g == "" {
+		return errors.New("a group is required")
+	}
+	if len(g) > MaxGroupLen {
+		return fmt.Errorf("group %q is longer than %d characters", g, MaxGroupLen)
+	}
+	for i, r := range g {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || (r != '.' && r != '_' && r != '-')) {
+			return fmt.Errorf("group %q: only letters, digits, '.', '_' and '-', starting with a letter or digit", g)
+		}
+	}
+	return nil
 }
 
 func hash(token string) [32]byte { return sha256.Sum256([]byte(token)) }

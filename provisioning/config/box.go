@@ -19,6 +19,7 @@ type Box struct {
 	Audio     AudioSection     `toml:"audio"`
 	Recording RecordingSection `toml:"recording"`
 	Uplink    UplinkSection    `toml:"uplink"`
+	Enroll    EnrollSection    `toml:"enroll"`
 
 	// Warnings lists what the file set that this version does not know
 	// (e.g. "unknown key video.profile"); the daemon logs them.
@@ -105,6 +106,14 @@ type UplinkSection struct {
 	RetentionMinFreeMB int64    `toml:"retention_min_free_mb"` // delete verified lessons, oldest first, below this free space; 0: never for space
 }
 
+// EnrollSection is [enroll]: how a box without an identity enrolls.
+type EnrollSection struct {
+	// ClaimFile is the claim district IT wrote (hub URL, token, CA
+	// fingerprint); read only while the box has no identity. Empty: never
+	// enroll (the box uses [uplink] as written).
+	ClaimFile string `toml:"claim_file"`
+}
+
 // Allowed values, in the order error messages list them.
 var (
 	profiles     = []string{"sim", "replay", "auto"}
@@ -167,6 +176,9 @@ func DefaultBox() Box {
 		Uplink: UplinkSection{
 			UploadConcurrency:  2,
 			RetentionMinFreeMB: 2000,
+		},
+		Enroll: EnrollSection{
+			ClaimFile: "/boot/firmware/classcap-claim",
 		},
 	}
 }
@@ -347,8 +359,14 @@ func (b *Box) Validate() error {
 		p.add("uplink.retention_min_free_mb", "%d is below the minimum 0", u.RetentionMinFreeMB)
 	}
 
+	// [enroll]
+	p.noControl("enroll.claim_file", b.Enroll.ClaimFile)
+
 	return p.err()
 }
+
+// IdentityDir is where enrollment keeps the box's key and certificate.
+func (b *Box) IdentityDir() string { return filepath.Join(b.Device.DataDir, "identity") }
 
 // deviceID checks that id is safe in MQTT topics, file names and URLs.
 func (p *problems) deviceID(field, id string) {

@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 )
 
 // Hub is the configuration of the district hub, classcap-hub.
 type Hub struct {
-	Hub    HubSection    `toml:"hub"`
-	Broker BrokerSection `toml:"broker"`
+	Hub    HubSection       `toml:"hub"`
+	Broker BrokerSection    `toml:"broker"`
+	Enroll HubEnrollSection `toml:"enroll"`
 
 	// Warnings lists what the file set that this version does not know.
 	Warnings []string `toml:"-"`
@@ -34,6 +37,24 @@ type BrokerSection struct {
 	PasswordFile string `toml:"password_file"`
 }
 
+// HubEnrollSection is [enroll]: the enrollment CA and its HTTPS endpoint.
+type HubEnrollSection struct {
+	// Listen is host:port of the HTTPS enrollment endpoint; empty: off.
+	Listen string `toml:"listen"`
+	// Names are the host names and IP addresses boxes reach the hub by:
+	// the hub's TLS server certificate carries them. Required with Listen.
+	Names []string `toml:"names"`
+	// URL is the enrollment endpoint as boxes see it, written into claim
+	// files; default https://<first name>:<listen port>.
+	URL string `toml:"url"`
+	// BrokerURL is the MQTT-over-TLS URL enrolled boxes are given; default
+	// ssl://<first name>:<broker.tls_listen port>.
+	BrokerURL string `toml:"broker_url"`
+	// CertDays is the validity of device certificates; boxes renew them
+	// with a third left.
+	CertDays int `toml:"cert_days"`
+}
+
 // DefaultHub returns the configuration used for every key a file leaves out.
 func DefaultHub() Hub {
 	return Hub{
@@ -44,6 +65,9 @@ func DefaultHub() Hub {
 		},
 		Broker: BrokerSection{
 			Listen: "127.0.0.1:1883",
+		},
+		Enroll: HubEnrollSection{
+			CertDays: 30,
 		},
 	}
 }
@@ -121,6 +145,30 @@ func (h *Hub) Validate() error {
 	if _, port, err := net.SplitHostPort(b.Listen); err == nil && port != "0" && b.Listen == h.Hub.HTTPListen {
 		p.add("broker.listen", "%q is also hub.http_listen", b.Listen)
 	}
+
+	// [enroll]
+	e := h.Enroll
+	if e.Listen != "" {
+		p.hostPort("enroll.listen", e.Listen)
+		if len(e.Names) == 0 {
+			p.add("enroll.names", "is required with enroll.listen: the host names or addresses boxes reach the hub by")
+		}
+	}
+	for i, n := range e.Names {
+		field := fmt.Sprintf("enroll.names[%d]", i)
+		if p.required(field, n) && p.noControl(field, n) && strings.ContainsAny(n, " /:@") && net.ParseIP(n) == nil {
+			p.add(field, "%q is not a host name or IP address", n)
+		}
+	}
+	if e.URL != "" {
+		if u, err := url.Parse(e.URL); err != nil || u.Scheme != "https" || u.Hostname() == "" {
+			p.add("enroll.url", "%q is not an https://host[:port] URL", e.URL)
+		}
+	}
+	if e.BrokerURL != "" {
+		p.brokerURL("enroll.broker_url", e.BrokerURL)
+	}
+	p.intRange("enroll.cert_days", int64(e.CertDays), 1, 825)
 	return p.err()
 }
 

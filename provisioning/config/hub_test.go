@@ -131,6 +131,7 @@ func TestDesignExampleHub(t *testing.T) {
 	want := Hub{
 		Hub:    HubSection{DataDir: "/var/lib/classcap-hub", HTTPListen: "127.0.0.1:8080", LogLevel: "info"},
 		Broker: BrokerSection{Listen: "127.0.0.1:1883"},
+		Enroll: HubEnrollSection{CertDays: 30},
 	}
 	if !reflect.DeepEqual(*h, want) {
 		t.Fatalf("got %+v, want %+v", *h, want)
@@ -164,5 +165,28 @@ func TestLoadHubErrorsNameTheFile(t *testing.T) {
 	want := "config " + path + `: hub.http_listen: "nope" is not host:port`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %s", err, want)
+	}
+}
+
+func TestHubEnrollSection(t *testing.T) {
+	good := "[enroll]\nlisten = \"0.0.0.0:8443\"\nnames = [\"hub.example\", \"10.0.0.5\"]\ncert_days = 7\n"
+	h, err := ParseHub([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Enroll.Listen != "0.0.0.0:8443" || len(h.Enroll.Names) != 2 || h.Enroll.CertDays != 7 {
+		t.Errorf("parsed %+v", h.Enroll)
+	}
+	_, err = ParseHub([]byte("[enroll]\nlisten = \"0.0.0.0:8443\"\nnames = [\"a b\"]\nurl = \"http://x\"\nbroker_url = \"ftp://x\"\ncert_days = 0\n"))
+	var fields []string
+	for _, fe := range FieldErrors(err) {
+		fields = append(fields, fe.Field)
+	}
+	if got, want := strings.Join(fields, " "), "enroll.names[0] enroll.url enroll.broker_url enroll.cert_days"; got != want {
+		t.Errorf("bad fields %q, want %q (%v)", got, want, err)
+	}
+	_, err = ParseHub([]byte("[enroll]\nlisten = \"0.0.0.0:8443\"\n"))
+	if fe := FieldErrors(err); len(fe) != 1 || fe[0].Field != "enroll.names" {
+		t.Errorf("listen without names: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ package enroll
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,9 +67,21 @@ type Enroller struct {
 	log *slog.Logger
 	now func() time.Time
 
+	poke chan struct{}
+
 	mu     sync.Mutex
 	status Status
 	id     *Identity
+}
+
+// Poke makes Run look again now (at its next wait) instead of at the time it
+// planned: call it when the clock was set at sync, or when the broker
+// refused the certificate.
+func (e *Enroller) Poke() {
+	select {
+	case e.poke <- struct{}{}:
+	default:
+	}
 }
 
 // New returns an Enroller; it loads an existing identity if there is one.
@@ -79,7 +92,7 @@ func New(cfg Config, log *slog.Logger) (*Enroller, error) {
 	if cfg.RenewFraction <= 0 || cfg.RenewFraction >= 1 {
 		cfg.RenewFraction = 1.0 / 3
 	}
-	e := &Enroller{cfg: cfg, log: log, now: time.Now, status: Status{State: Unenrolled}}
+	e := &Enroller{cfg: cfg, log: log, now: time.Now, status: Status{State: Unenrolled}, poke: make(chan struct{}, 1)}
 	id, err := LoadIdentity(cfg.Dir)
 	switch {
 	case err == nil:
@@ -173,11 +186,11 @@ func (e *Enroller) Enroll(ctx context.Context) (*Identity, error) {
 
 // accept checks a new identity (the certificate carries our key, the CA is
 // the pinned one if pin is set) and stores it.
-func (e *Enroller) accept(id *Identity, pub any, pin string) error {
+func (e *Enroller) accept(id *Identity, pub crypto.PublicKey, pin string) error {
 	if err := id.parse(); err != nil {
 		return fmt.Errorf("hub's answer: %w", err)
 	}
-	if k, ok := id.cert.PublicKey.(interface{ Equal(x any) bool }); !ok || !k.Equal(pub) {
+	if k, ok := id.cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
 		return errors.New("hub's answer: the certificate is not for this box's key")
 	}
 	if pin != "" && fingerprint(id.ca) != pin {
@@ -297,6 +310,12 @@ func (e *Enroller) Run(ctx context.Context) error {
 			} else if _, err := e.Renew(ctx); err != nil {
 				grow(err)
 				wait = pause
+			} else if at, _ := e.RenewAt(); !at.After(e.now()) {
+				// Due again at once: this clock is ahead of the hub's.
+				// Do not hammer the hub; try again later.
+				e.log.Warn("renewed certificate is already due: the box's clock is ahead of the hub's", "renew_at", at)
+				grow(errors.New("clock ahead"))
+				wait = pause
 			} else {
 				pause = 0
 			}
@@ -309,6 +328,9 @@ func (e *Enroller) Run(ctx context.Context) error {
 				t.Stop()
 				return nil
 			case <-t.C:
+			case <-e.poke:
+				t.Stop()
+				pause = 0
 			}
 		} else if ctx.Err() != nil {
 			return nil

@@ -58,6 +58,7 @@ type Registrar struct {
 	db        claim.DB
 	brokerURL string
 	validity  time.Duration
+	onEnroll  func(Device) error
 	log       *slog.Logger
 	now       func() time.Time
 }
@@ -66,6 +67,10 @@ type Registrar struct {
 type Config struct {
 	BrokerURL string        // handed to enrolled boxes, e.g. ssl://hub.example:8883
 	Validity  time.Duration // of device certificates
+	// OnEnrolled, if set, is called with each new device before the box
+	// gets its certificate (the hub adds it to its device registry); an
+	// error fails the enrollment and gives the claim's use back.
+	OnEnrolled func(Device) error
 }
 
 // New returns a registrar over db (shared with claims), signing with authority.
@@ -84,7 +89,7 @@ func New(cfg Config, authority *ca.CA, claims *claim.Store, db claim.DB, log *sl
 		return nil, fmt.Errorf("registrar: create buckets: %w", err)
 	}
 	return &Registrar{ca: authority, claims: claims, db: db, brokerURL: cfg.BrokerURL,
-		validity: cfg.Validity, log: log, now: time.Now}, nil
+		validity: cfg.Validity, onEnroll: cfg.OnEnrolled, log: log, now: time.Now}, nil
 }
 
 // SetClock replaces the clock (tests).
@@ -151,6 +156,18 @@ func (r *Registrar) Enroll(req enrollapi.Request) (enrollapi.Response, error) {
 	if err != nil {
 		_ = r.claims.Release(req.Claim)
 		return enrollapi.Response{}, fmt.Errorf("registrar: enroll %s: %w", id, err)
+	}
+	if r.onEnroll != nil {
+		if err := r.onEnroll(d); err != nil {
+			_ = r.db.Update(func(tx *bolt.Tx) error {
+				if err := tx.Bucket(keysBucket).Delete([]byte(keyID)); err != nil {
+					return err
+				}
+				return tx.Bucket(devicesBucket).Delete([]byte(id))
+			})
+			_ = r.claims.Release(req.Claim)
+			return enrollapi.Response{}, fmt.Errorf("registrar: enroll %s: %w", id, err)
+		}
 	}
 	r.log.Info("device enrolled", "device", id, "group", c.Group, "claim", c.ID, "uses_left", c.UsesLeft,
 		"serial", d.Serial, "not_after", d.NotAfter, "hostname", req.Hostname)
