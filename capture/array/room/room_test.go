@@ -1,0 +1,91 @@
+package room
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/classcap/classcap/capture/array"
+)
+
+// Measure finds a known fractional lag and a known SNR in a delayed,
+// scaled copy of the clean speech plus independent noise.
+func TestMeasureKnownMix(t *testing.T) {
+	const rate = 48000
+	clean := Speech(3, rate, 1)
+	for _, tc := range []struct{ lag, snr float64 }{{100.3, 10}, {1071.75, 0}, {40, 20}} {
+		x := Delay(clean, tc.lag)
+		sp := power(x)
+		r := rand.New(rand.NewPCG(2, 3))
+		noise := make([]float64, len(x))
+		for i := range noise {
+			noise[i] = r.NormFloat64()
+		}
+		k := math.Sqrt(sp / power(noise) / math.Pow(10, tc.snr/10))
+		in := make([]float32, len(x))
+		for i := range x {
+			in[i] = float32(0.5*x[i] + 0.5*k*noise[i])
+		}
+		res, err := Measure(clean, in, rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(res.Lag-tc.lag) > 0.05 {
+			t.Errorf("lag %.3f, want %.3f", res.Lag, tc.lag)
+		}
+		// The noise is white over the whole signal; the speech pauses make
+		// the count differ a little from the set SNR through the per-block fit.
+		if math.Abs(res.SNRDB-tc.snr) > 0.3 {
+			t.Errorf("SNR %.2f dB, want %.1f", res.SNRDB, tc.snr)
+		}
+	}
+}
+
+func TestMeasureRejectsShortOrSilent(t *testing.T) {
+	if _, err := Measure(make([]float64, 10), make([]float32, 10), 48000); err == nil {
+		t.Error("10 samples measured")
+	}
+	if _, err := Measure(make([]float64, 48000), make([]float32, 48000), 48000); err == nil {
+		t.Error("silence measured")
+	}
+}
+
+// Render gives each capsule the talker's signal with the right delay and
+// the requested SNR.
+func TestRender(t *testing.T) {
+	mics, _ := array.LookupPreset("square4")
+	const rate = 48000
+	clean := Speech(2, rate, 5)
+	for _, kind := range Kinds {
+		r := Room{Mics: mics, Rate: rate, TalkerDeg: 30, Noise: kind, InterfererDeg: 200, SNRDB: 3, Seed: 1}
+		sp, np, err := RenderParts(r, clean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := array.Delays(mics, 30, nil)
+		for c := range mics {
+			ch := make([]float32, len(sp)/4)
+			for i := range ch {
+				ch[i] = sp[4*i+c]
+			}
+			res, err := Measure(clean, ch, rate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := res.Lag - (baseDelay + want[c]*rate); math.Abs(d) > 0.05 {
+				t.Errorf("%s: capsule %d lags %.3f samples, want %.3f", kind, c, res.Lag, baseDelay+want[c]*rate)
+			}
+		}
+		var s, n float64
+		for i := range sp {
+			s += float64(sp[i]) * float64(sp[i])
+			n += float64(np[i]) * float64(np[i])
+		}
+		if got := 10 * math.Log10(s/n); math.Abs(got-3) > 0.1 {
+			t.Errorf("%s: SNR at the capsules %.2f dB, want 3", kind, got)
+		}
+	}
+	if _, err := Render(Room{Mics: mics, Rate: rate, Noise: "rain"}, clean); err == nil {
+		t.Error("unknown noise rendered")
+	}
+}
