@@ -32,8 +32,8 @@ const (
 	KindCmd    Kind = "cmd"    // hub -> box: a Command
 	KindReply  Kind = "reply"  // box -> hub: the Reply to a Command
 	KindEvent  Kind = "event"  // box -> hub: an Event (lesson started, segment closed, alarm)
-	KindUpload Kind = "upload" // box -> hub: upload request and completion (reserved)
-	KindGrant  Kind = "grant"  // hub -> box: upload grant and verified ack (reserved)
+	KindUpload Kind = "upload" // box -> hub: upload request and completion (UploadMsg)
+	KindGrant  Kind = "grant"  // hub -> box: upload grant and verified ack (GrantMsg)
 	KindConfig Kind = "config" // hub -> box, retained: desired configuration (reserved)
 )
 
