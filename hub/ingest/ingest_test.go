@@ -21,6 +21,7 @@ import (
 	"github.com/classcap/classcap/uplink/faultproxy"
 	"github.com/classcap/classcap/uplink/pace"
 	"github.com/classcap/classcap/uplink/tus"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -369,5 +370,41 @@ func TestRecoverCompleteUnverifiedUpload(t *testing.T) {
 	res, err := c.Send(context.Background(), f, tus.Observer{})
 	if err != nil || !res.AlreadyStored {
 		t.Fatalf("send after recovery: %+v, %v; want already stored", res, err)
+	}
+}
+
+func TestAnswer(t *testing.T) {
+	h := startHub(t, t.TempDir(), "127.0.0.1:0")
+	body := randomBytes(t, 5000)
+	ref := wire.FileRef{Lesson: testLesson, File: "seg_000001.m4s", Segment: 1, Bytes: 5000, SHA256: sum(body)}
+	req := wire.UploadMsg{V: 1, Type: wire.UploadRequest, FileRef: ref}
+	done := wire.UploadMsg{V: 1, Type: wire.UploadComplete, FileRef: ref}
+
+	if a := h.in.Answer("room-101", done, h.endpoint()); a.Type != wire.GrantRefused {
+		t.Fatalf("complete before any byte: %+v; want refused", a)
+	}
+	a := h.in.Answer("room-101", req, h.endpoint())
+	if a.Type != wire.GrantGranted || a.URL != h.endpoint() || a.FileRef != ref || a.Validate() != nil {
+		t.Fatalf("request: %+v; want a grant for the file", a)
+	}
+	f := &tus.File{Endpoint: a.URL, Token: a.Token, Length: 5000, Body: bytes.NewReader(body),
+		Metadata: map[string]string{MetaFilename: ref.File, MetaLesson: ref.Lesson, MetaSHA256: ref.SHA256}}
+	if _, err := testClient(1<<20).Send(context.Background(), f, tus.Observer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []wire.UploadMsg{done, done, req} {
+		if a := h.in.Answer("room-101", m, h.endpoint()); a.Type != wire.GrantVerified || a.FileRef != ref {
+			t.Fatalf("%s after the upload: %+v; want verified", m.Type, a)
+		}
+	}
+	other := req
+	other.SHA256 = sum([]byte("other"))
+	if a := h.in.Answer("room-101", other, h.endpoint()); a.Type != wire.GrantRefused {
+		t.Fatalf("request for other bytes under a stored name: %+v; want refused", a)
+	}
+	bad := req
+	bad.File = "../../etc/passwd"
+	if a := h.in.Answer("room-101", bad, h.endpoint()); a.Type != wire.GrantRefused {
+		t.Fatalf("bad name: %+v; want refused", a)
 	}
 }

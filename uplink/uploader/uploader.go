@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -343,6 +344,9 @@ func (u *Uploader) transfer(ctx context.Context, f File) error {
 	}
 	if t.State != catalog.SegmentUploaded {
 		g, err := u.hub.Grant(ctx, f)
+		if errors.Is(err, ErrVerified) {
+			return u.verifiedNow(f, t)
+		}
 		if err != nil {
 			return fmt.Errorf("upload %s/%s: grant: %w", f.Lesson, f.Name, err)
 		}
@@ -370,9 +374,21 @@ func (u *Uploader) transfer(ctx context.Context, f File) error {
 		}
 	}
 	if err := u.hub.Complete(ctx, f); err != nil {
+		if errors.Is(err, ErrRefused) {
+			// The hub does not hold it as announced: send it again.
+			t.State = catalog.SegmentClosed
+			if perr := u.markState(f, t); perr != nil {
+				return perr
+			}
+		}
 		return fmt.Errorf("upload %s/%s: completion: %w", f.Lesson, f.Name, err)
 	}
-	t.State = catalog.SegmentVerified
+	return u.verifiedNow(f, t)
+}
+
+// verifiedNow records the hub's verified ack.
+func (u *Uploader) verifiedNow(f File, t catalog.Transfer) error {
+	t.State, t.URL, t.Offset = catalog.SegmentVerified, "", f.Bytes
 	if err := u.markState(f, t); err != nil {
 		return err
 	}
