@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/classcap/classcap/hub/broker"
 	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/provisioning/ca"
 	"github.com/classcap/classcap/provisioning/claim"
@@ -79,11 +80,14 @@ func enrollBrokerURL(cfg *config.Hub) string {
 	if e.BrokerURL != "" {
 		return e.BrokerURL
 	}
-	host := "localhost"
+	host, port := "localhost", "8883"
 	if len(e.Names) > 0 {
 		host = e.Names[0]
 	}
-	return "ssl://" + net.JoinHostPort(host, "8883")
+	if _, p, err := net.SplitHostPort(cfg.Broker.TLSListen); err == nil {
+		port = p
+	}
+	return "ssl://" + net.JoinHostPort(host, port)
 }
 
 // enrollServer serves the registrar over HTTPS on cfg.Enroll.Listen with a
@@ -101,6 +105,49 @@ func enrollServer(cfg *config.Hub, en *enrollment, log *slog.Logger) (component,
 	log.Info("enrollment endpoint", "addr", ln.Addr().String(), "url", enrollURL(cfg),
 		"ca_sha256", en.ca.Fingerprint(), "broker_url", enrollBrokerURL(cfg))
 	return component{"enroll", httpServer(tln, en.reg.Handler(), log)}, nil
+}
+
+// revocationPoll is how often the hub looks for devices revoked (by the
+// verb, in another process) to disconnect them.
+var revocationPoll = 5 * time.Second
+
+// brokerTLS adds the broker's mutual-TLS listener for enrolled boxes and
+// returns the component that disconnects a box once it is revoked.
+func brokerTLS(cfg *config.Hub, en *enrollment, b *broker.Broker, log *slog.Logger) (component, error) {
+	if len(cfg.Enroll.Names) == 0 {
+		return component{}, errors.New("broker.tls_listen needs enroll.names for the broker's certificate")
+	}
+	cert, err := en.ca.ServerCertificate(caDir(cfg), cfg.Enroll.Names)
+	if err != nil {
+		return component{}, err
+	}
+	if err := b.ListenTLS(cfg.Broker.TLSListen, cert, en.ca.Pool(), en.reg); err != nil {
+		return component{}, err
+	}
+	log.Info("MQTT mutual-TLS listener", "addr", b.TLSAddr())
+	return component{"revocations", func(ctx context.Context) error {
+		t := time.NewTicker(revocationPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			list, err := en.reg.List()
+			if err != nil {
+				log.Warn("list devices for revocations", "err", err)
+				continue
+			}
+			for _, d := range list {
+				if d.Revoked {
+					if n := b.DisconnectDevice(d.ID); n > 0 {
+						log.Info("revoked device disconnected", "device", d.ID)
+					}
+				}
+			}
+		}
+	}}, nil
 }
 
 // registerEnrolled adds a newly enrolled box to the hub's registry, so it

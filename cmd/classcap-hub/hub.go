@@ -63,11 +63,13 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 
 	var comps []component
 	// Enrollment: the CA, claims and identities; HTTPS for the boxes.
-	if cfg.Enroll.Listen != "" {
-		en, err := openEnrollment(cfg, registerEnrolled(reg), log.With("component", "enroll"))
-		if err != nil {
+	var en *enrollment
+	if cfg.Enroll.Listen != "" || cfg.Broker.TLSListen != "" {
+		if en, err = openEnrollment(cfg, registerEnrolled(reg), log.With("component", "enroll")); err != nil {
 			return err
 		}
+	}
+	if cfg.Enroll.Listen != "" {
 		c, err := enrollServer(cfg, en, log.With("component", "enroll"))
 		if err != nil {
 			return err
@@ -83,6 +85,14 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 			return err
 		}
 		brokerURL = b.LocalURL()
+		// Enrolled boxes: mutual TLS, revoked ones cut off.
+		if cfg.Broker.TLSListen != "" {
+			c, err := brokerTLS(cfg, en, b, log.With("component", "broker"))
+			if err != nil {
+				return err
+			}
+			comps = append(comps, c)
+		}
 		comps = append(comps, component{"broker", b.Run})
 	} else if hubPassword, err = readPasswordFile(cfg.Broker.PasswordFile); err != nil {
 		return err

@@ -3,6 +3,10 @@
 // logs in with its id as user name and the password the registry issued,
 // and reaches only its own topics (package acl); the hub's client logs in
 // as acl.HubUser with a password made for this process.
+//
+// Enrolled boxes connect to a second, mutual-TLS listener (ListenTLS): the
+// client certificate, issued by the hub's CA and not revoked, is the
+// device's identity, and no password is used there.
 package broker
 
 import (
@@ -29,6 +33,7 @@ type Passwords interface {
 type Broker struct {
 	srv  *mqtt.Server
 	tcp  *listeners.TCP
+	tls  *listeners.TCP // the mutual-TLS listener (ListenTLS), or nil
 	log  *slog.Logger
 	auth *authHook
 }
@@ -104,6 +109,7 @@ type authHook struct {
 	mqtt.HookBase
 	pw          Passwords
 	hubPassword string
+	certs       CertAuthorizer // for the TLS listener (ListenTLS)
 	log         *slog.Logger
 }
 
@@ -116,8 +122,12 @@ func (h *authHook) Provides(b byte) bool {
 // OnConnectAuthenticate accepts acl.HubUser with the hub's password and a
 // registered device with its own. A device's client id must be its id, or
 // start with its id and "-" (so it cannot take over another's session), and
-// its will must go to a topic it may publish.
+// its will must go to a topic it may publish. On the TLS listener the
+// certificate authenticates instead (authenticateCert).
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if cl.Net.Listener == tlsListenerID {
+		return h.authenticateCert(cl, pk)
+	}
 	user := string(pk.Connect.Username)
 	ok := false
 	switch {

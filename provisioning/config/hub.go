@@ -31,6 +31,10 @@ type HubSection struct {
 type BrokerSection struct {
 	Listen string `toml:"listen"` // host:port of the embedded broker
 	URL    string `toml:"url"`    // e.g. tcp://broker:1883
+	// TLSListen is host:port of the embedded broker's mutual-TLS listener
+	// for enrolled boxes (client certificates from the hub's CA); empty:
+	// none. Needs enroll.names.
+	TLSListen string `toml:"tls_listen"`
 	// PasswordFile holds, on its first line, the password of the hub's own
 	// MQTT user (classcap-hub) on an external broker. The embedded broker
 	// makes a password for each run instead.
@@ -144,6 +148,17 @@ func (h *Hub) Validate() error {
 
 	if _, port, err := net.SplitHostPort(b.Listen); err == nil && port != "0" && b.Listen == h.Hub.HTTPListen {
 		p.add("broker.listen", "%q is also hub.http_listen", b.Listen)
+	}
+
+	if b.TLSListen != "" {
+		if b.Listen == "" {
+			p.add("broker.tls_listen", "needs the embedded broker (broker.listen)")
+		} else {
+			p.hostPort("broker.tls_listen", b.TLSListen)
+		}
+		if len(h.Enroll.Names) == 0 {
+			p.add("broker.tls_listen", "needs enroll.names: the names boxes reach the broker by")
+		}
 	}
 
 	// [enroll]

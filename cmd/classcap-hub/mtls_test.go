@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/classcap/classcap/provisioning/ca"
+	"github.com/classcap/classcap/provisioning/enroll"
+)
+
+// mqttConnect connects a paho client over TLS and returns it, or the error.
+func mqttConnect(t *testing.T, url, clientID, user string, tlsCfg *tls.Config, lost chan<- error) (paho.Client, error) {
+	t.Helper()
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID(clientID).SetUsername(user).
+		SetTLSConfig(tlsCfg).SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectTimeout(10 * time.Second).SetProtocolVersion(4)
+	if lost != nil {
+		opts.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
+	}
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(20 * time.Second) {
+		return nil, errors.New("connect timed out")
+	}
+	if err := tok.Error(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// TestEnrolledBoxMutualTLS: an enrolled box connects to the hub's broker
+// with its certificate only; the hub refuses a certificate from another CA,
+// no certificate, and a user name that is not the certificate's; the box
+// refuses a broker under the wrong name or from an unknown CA; revoking the
+// box disconnects it and keeps it out.
+func TestEnrolledBoxMutualTLS(t *testing.T) {
+	revocationPoll = 50 * time.Millisecond
+	dataDir := filepath.Join(t.TempDir(), "hub-data")
+	cfgPath := writeConfig(t, `
+[hub]
+data_dir = "`+dataDir+`"
+http_listen = "127.0.0.1:0"
+[broker]
+listen = "127.0.0.1:0"
+tls_listen = "127.0.0.1:0"
+[enroll]
+listen = "127.0.0.1:0"
+names = ["localhost"]
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := newWatchBuffer()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfgPath}, io.Discard, stderr) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub: %v", err)
+		}
+	}()
+	enrollAddr := stderr.waitFor(t, regexp.MustCompile(`msg="enrollment endpoint" component=enroll addr=(\S+)`), 10*time.Second)
+	tlsAddr := stderr.waitFor(t, regexp.MustCompile(`msg="MQTT mutual-TLS listener" component=broker addr=(\S+)`), 10*time.Second)
+	_, enrollPort, _ := strings.Cut(enrollAddr, ":")
+	_, tlsPort, _ := strings.Cut(tlsAddr, ":")
+
+	out, err := runVerb(t, cfgPath, "claim", "create", "-group", "school-12", "-uses", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := enroll.ParseClaim([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Hub = "https://localhost:" + enrollPort
+	claimPath := filepath.Join(t.TempDir(), "classcap-claim")
+	if err := os.WriteFile(claimPath, c.Format(""), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	box, err := enroll.New(enroll.Config{Dir: filepath.Join(t.TempDir(), "id"), ClaimPath: claimPath}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := box.Enroll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "ssl://localhost:0"; id.BrokerURL != want {
+		t.Errorf("broker url %q, want %q (from the config)", id.BrokerURL, want)
+	}
+	brokerURL := "ssl://localhost:" + tlsPort
+	tlsCfg, err := id.TLSConfig(box.Keys())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Connects with its certificate, no password.
+	lost := make(chan error, 1)
+	cl, err := mqttConnect(t, brokerURL, id.DeviceID, "", tlsCfg, lost)
+	if err != nil {
+		t.Fatalf("enrolled box cannot connect: %v", err)
+	}
+	// It may publish its state (the ACL goes by the certificate's device).
+	if tok := cl.Publish("classcap/v1/"+id.DeviceID+"/state", 1, true, `{"v":1}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Errorf("publish state: %v", tok.Error())
+	}
+
+	// The hub refuses: a user name that is not the certificate's device, a
+	// client id of another device, no client certificate, a certificate
+	// from another CA.
+	if _, err := mqttConnect(t, brokerURL, id.DeviceID+"-2", "school-12-other", tlsCfg, nil); err == nil {
+		t.Error("connected with another device's user name")
+	}
+	if _, err := mqttConnect(t, brokerURL, "school-12-other", "", tlsCfg, nil); err == nil {
+		t.Error("connected with another device's client id")
+	}
+	noCert := tlsCfg.Clone()
+	noCert.Certificates = nil
+	if _, err := mqttConnect(t, brokerURL, id.DeviceID, "", noCert, nil); err == nil {
+		t.Error("connected without a client certificate")
+	}
+	otherCA, err := ca.LoadOrCreate(t.TempDir(), "another hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrPEM, _ := enroll.MakeCSR(key, "x")
+	csr, _ := ca.ParseCSR(csrPEM)
+	foreign, err := otherCA.SignDevice(csr, id.DeviceID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignCfg := tlsCfg.Clone()
+	foreignCfg.Certificates = []tls.Certificate{{Certificate: [][]byte{foreign.Raw}, PrivateKey: key}}
+	if _, err := mqttConnect(t, brokerURL, id.DeviceID, "", foreignCfg, nil); err == nil {
+		t.Error("connected with a device certificate from another CA")
+	}
+
+	// The box refuses: the broker under a name its certificate lacks, and
+	// a broker whose CA is not the box's.
+	if _, err := mqttConnect(t, "ssl://127.0.0.1:"+tlsPort, id.DeviceID+"-3", "", tlsCfgFor(t, id, box, "127.0.0.1"), nil); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Errorf("box accepted a broker under the wrong name: %v", err)
+	}
+	strange := tlsCfg.Clone()
+	strange.RootCAs = otherCA.Pool()
+	if _, err := mqttConnect(t, brokerURL, id.DeviceID+"-4", "", strange, nil); err == nil ||
+		!strings.Contains(err.Error(), "unknown authority") {
+		t.Errorf("box accepted a broker from an unknown CA: %v", err)
+	}
+
+	// Revoked: the connected box is cut off, and cannot come back.
+	if _, err := runVerb(t, cfgPath, "device", "revoke", id.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(20 * time.Second):
+		t.Fatal("revoked box still connected")
+	}
+	if _, err := mqttConnect(t, brokerURL, id.DeviceID, "", tlsCfg, nil); err == nil {
+		t.Error("revoked box connected again")
+	}
+	stderr.waitFor(t, regexp.MustCompile(`msg="(revoked device disconnected)" component=broker device=`+regexp.QuoteMeta(id.DeviceID)), 5*time.Second)
+}
+
+// tlsCfgFor is the box's TLS configuration with another server name.
+func tlsCfgFor(t *testing.T, id *enroll.Identity, box *enroll.Enroller, serverName string) *tls.Config {
+	t.Helper()
+	c, err := id.TLSConfig(box.Keys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ServerName = serverName
+	return c
+}
