@@ -32,8 +32,8 @@ type Passwords interface {
 // Broker is the embedded broker, listening from New until Run returns.
 type Broker struct {
 	srv  *mqtt.Server
-	tcp  *listeners.TCP
-	tls  *listeners.TCP // the mutual-TLS listener (ListenTLS), or nil
+	ln   *gatedListener
+	tls  *gatedListener // the mutual-TLS listener's TCP side (ListenTLS), or nil
 	log  *slog.Logger
 	auth *authHook
 }
@@ -50,15 +50,20 @@ func New(listen string, pw Passwords, hubPassword string, log *slog.Logger) (*Br
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: listen})
-	if err := srv.AddListener(tcp); err != nil {
+	nl, err := net.Listen("tcp", listen)
+	if err != nil {
 		return nil, fmt.Errorf("broker: listen %s: %w", listen, err)
 	}
-	return &Broker{srv: srv, tcp: tcp, log: log, auth: h}, nil
+	ln := newGatedListener(nl)
+	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("broker: listen %s: %w", listen, err)
+	}
+	return &Broker{srv: srv, ln: ln, log: log, auth: h}, nil
 }
 
 // Addr is the address the broker listens on (host:port).
-func (b *Broker) Addr() string { return b.tcp.Address() }
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
 
 // LocalURL is the URL at which a client on this machine reaches the broker:
 // tcp://Addr, with a wildcard host (0.0.0.0, ::) replaced by 127.0.0.1.
@@ -97,6 +102,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	b.log.Info("MQTT broker listening", "addr", b.Addr())
 	<-ctx.Done()
+	// No connection may be half-way into the server while it closes.
+	b.ln.drain()
+	if b.tls != nil {
+		b.tls.drain()
+	}
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("broker: close: %w", err)
 	}

@@ -96,7 +96,7 @@ func TestLocalURL(t *testing.T) {
 			t.Fatal(err)
 		}
 		u := b.LocalURL()
-		b.tcp.Close(func(string) {})
+		b.ln.Close()
 		if !strings.HasPrefix(u, "tcp://127.0.0.1:") || strings.HasSuffix(u, ":0") {
 			t.Errorf("listen %s: LocalURL %s", listen, u)
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -28,16 +29,22 @@ type CertAuthorizer interface {
 // user name, if it sends one, must be that id, and no password is needed.
 // Call before Run.
 func (b *Broker) ListenTLS(listen string, server tls.Certificate, clientCAs *x509.CertPool, certs CertAuthorizer) error {
-	l := listeners.NewTCP(listeners.Config{ID: tlsListenerID, Address: listen, TLSConfig: &tls.Config{
+	nl, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen tls %s: %w", listen, err)
+	}
+	gate := newGatedListener(nl)
+	l := listeners.NewNet(tlsListenerID, tls.NewListener(gate, &tls.Config{
 		Certificates: []tls.Certificate{server},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    clientCAs,
 		MinVersion:   tls.VersionTLS12,
-	}})
+	}))
 	if err := b.srv.AddListener(l); err != nil {
+		gate.Close()
 		return fmt.Errorf("broker: listen tls %s: %w", listen, err)
 	}
-	b.tls = l
+	b.tls = gate
 	b.auth.certs = certs
 	return nil
 }
@@ -47,7 +54,7 @@ func (b *Broker) TLSAddr() string {
 	if b.tls == nil {
 		return ""
 	}
-	return b.tls.Address()
+	return b.tls.Addr().String()
 }
 
 // DisconnectDevice closes the connections of device id on the TLS listener
