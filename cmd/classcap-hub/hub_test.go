@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/classcap/classcap/hub/mosquitto/mosquittotest"
 	"github.com/classcap/classcap/uplink/wire"
 )
 
@@ -31,13 +33,18 @@ type testHub struct {
 func startHub(t *testing.T) *testHub {
 	t.Helper()
 	dataDir := filepath.Join(t.TempDir(), "hub")
-	path := writeConfig(t, `
+	return runHub(t, writeConfig(t, `
 [hub]
 data_dir = "`+dataDir+`"
 http_listen = "127.0.0.1:0"
 [broker]
 listen = "127.0.0.1:0"
-`)
+`))
+}
+
+// runHub runs the hub with the configuration at path until the test ends.
+func runHub(t *testing.T, path string) *testHub {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := newWatchBuffer()
 	done := make(chan error, 1)
@@ -371,5 +378,57 @@ func dropWithWill(t *testing.T, broker, id, password string) {
 	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
 	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
 		t.Fatalf("CONNACK %x: %v", ack, err)
+	}
+}
+
+// The hub against an external mosquitto, with the files mosquitto-acl wrote:
+// the hub logs in as classcap-hub, a box with its password, and a remote
+// start reaches the box and its answer comes back.
+func TestHubWithMosquitto(t *testing.T) {
+	dir := t.TempDir()
+	hubPw := filepath.Join(dir, "hub-mqtt-password")
+	if err := os.WriteFile(hubPw, []byte("hub-secret-"+t.Name()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := func(url string) string {
+		return writeConfig(t, `
+[hub]
+data_dir = "`+filepath.Join(dir, "hub")+`"
+http_listen = "127.0.0.1:0"
+[broker]
+url = "`+url+`"
+password_file = "`+hubPw+`"
+`)
+	}
+	// The verbs need no broker: register the box, write mosquitto's files.
+	pre := &testHub{config: conf("tcp://127.0.0.1:1")}
+	pw := pre.verb(t, "device", "add", "room-201")
+	files := filepath.Join(dir, "mosquitto")
+	if out := pre.verb(t, "mosquitto-acl", "-dir", files); !strings.Contains(out, "1 devices") {
+		t.Fatalf("mosquitto-acl: %s", out)
+	}
+	url := mosquittotest.Start(t, files)
+
+	h := runHub(t, conf(url))
+	if h.broker != url {
+		t.Fatalf("hub broker %s, want %s", h.broker, url)
+	}
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "bob")
+	box := newFakeBox(t, url, "room-201", pw, func(c wire.Command) *wire.Reply {
+		r, _ := wire.OKReply(c.ID, wire.RecordStopResult{Lesson: "000007-x", Segments: 2, Seconds: 8})
+		return &r
+	})
+	box.publish(t, wire.KindState, idleState(wire.RecorderRecording, "000007-x"))
+	waitUntil(t, "the hub sees room-201 recording", func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/room-201", coach, "")
+		return m["online"] == true && m["recorder"] == "recording"
+	})
+	status, m := h.call(t, "POST", "/api/v1/devices/room-201/record/stop", coach, "")
+	res, _ := m["result"].(map[string]any)
+	if status != 200 || res["lesson"] != "000007-x" || res["segments"] != 2.0 {
+		t.Fatalf("stop through mosquitto: %d %v", status, m)
+	}
+	if cmd := <-box.cmds; cmd.Type != wire.TypeRecordStop {
+		t.Fatalf("the box got %+v", cmd)
 	}
 }
