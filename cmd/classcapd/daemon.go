@@ -28,6 +28,7 @@ import (
 	"github.com/classcap/classcap/device/sysinfo"
 	"github.com/classcap/classcap/device/v4l2"
 	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/provisioning/enroll"
 	"github.com/classcap/classcap/uplink/control"
 )
 
@@ -47,11 +48,15 @@ type daemon struct {
 	edges    <-chan button.Edge // nil: no button
 	simBtn   *sim.Button        // nil unless the button is simulated
 	recIn    *stream.Reader
+	enroller *enroll.Enroller // nil: neither enrolled nor a claim file
 	api      *control.Server
 }
 
 func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	d := &daemon{cfg: cfg, log: log, started: time.Now()}
+	if err := adoptIdentity(cfg, log); err != nil {
+		return nil, err
+	}
 	if err := durable.MkdirAll(cfg.Device.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -104,6 +109,13 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		d.edges = d.simBtn.Edges()
 		d.led = led.NewDriver(&sim.LED{}, false)
 	}
+
+	// enrollment with the hub (claim file, certificate renewal)
+	enr, err := newEnroller(cfg, d.led, log.With("component", "enroll"))
+	if err != nil {
+		return nil, err
+	}
+	d.enroller = enr
 
 	// -> fan-out -> recorder -> lesson store + catalog
 	d.stream = stream.New()
@@ -302,6 +314,9 @@ func (d *daemon) Run(ctx context.Context) error {
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- d.api.Serve(apiCtx, ln) }()
 	goRun("watchdog", capCtx, d.watchdog)
+	if d.enroller != nil {
+		goRun("enroll", capCtx, d.enroller.Run)
+	}
 
 	sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	d.log.Info("classcapd running", "version", version, "device", d.cfg.Device.ID, "profile", d.cfg.Hardware.Profile,

@@ -78,7 +78,15 @@ var (
 		{On, 150 * time.Millisecond}, {Off, 550 * time.Millisecond}}}
 	Pending  = Pattern{Name: "remote-start-pending", RGB: blink(Red, 2), Mono: blink(On, 2)}
 	Identify = Pattern{Name: "identify", RGB: blink(White, 3), Mono: blink(On, 3)}
-	Dark     = Pattern{Name: "off", RGB: solid(Off), Mono: solid(Off)}
+	// EnrollRefused: the hub refused the box's claim (expired, used up,
+	// revoked, unknown) or its certificate; shown while the box is idle.
+	EnrollRefused = Pattern{Name: "enroll-refused", RGB: []Step{
+		{Purple, 200 * time.Millisecond}, {Off, 200 * time.Millisecond},
+		{Purple, 200 * time.Millisecond}, {Off, 1400 * time.Millisecond}}, Mono: []Step{
+		{On, 100 * time.Millisecond}, {Off, 100 * time.Millisecond},
+		{On, 100 * time.Millisecond}, {Off, 100 * time.Millisecond},
+		{On, 100 * time.Millisecond}, {Off, 1500 * time.Millisecond}}}
+	Dark = Pattern{Name: "off", RGB: solid(Off), Mono: solid(Off)}
 )
 
 // Output is the physical (or simulated) LED.
@@ -115,6 +123,25 @@ func (d *Driver) Show(p Pattern) {
 	case d.changed <- struct{}{}:
 	default:
 	}
+}
+
+// Replace switches from pattern from to pattern to only if from is showing,
+// in one step, so a status shown only while idle never hides a state the
+// recorder set meanwhile. It reports whether it switched.
+func (d *Driver) Replace(from, to Pattern) bool {
+	d.mu.Lock()
+	ok := d.pattern.Name == from.Name && from.Name != to.Name
+	if ok {
+		d.pattern = to
+	}
+	d.mu.Unlock()
+	if ok {
+		select {
+		case d.changed <- struct{}{}:
+		default:
+		}
+	}
+	return ok
 }
 
 // Current returns the pattern being played and the colour lit right now.

@@ -92,3 +92,21 @@ func lastIndexOfStart(s []Color, first Color) int {
 	}
 	return -1
 }
+
+func TestReplaceOnlyFromTheGivenPattern(t *testing.T) {
+	d := NewDriver(nil, false)
+	d.Show(Recording)
+	if d.Replace(Idle, EnrollRefused) {
+		t.Error("replaced the recording pattern")
+	}
+	if p, _ := d.Current(); p.Name != Recording.Name {
+		t.Errorf("showing %s, want recording", p.Name)
+	}
+	d.Show(Idle)
+	if !d.Replace(Idle, EnrollRefused) {
+		t.Error("did not replace idle")
+	}
+	if p, _ := d.Current(); p.Name != EnrollRefused.Name {
+		t.Errorf("showing %s, want enroll-refused", p.Name)
+	}
+}

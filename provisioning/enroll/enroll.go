@@ -126,7 +126,9 @@ func (e *Enroller) Status() Status {
 
 func (e *Enroller) set(s Status) {
 	e.mu.Lock()
-	changed := s != e.status
+	// A refusal is reported at every attempt, so the LED shows it again
+	// after a lesson.
+	changed := s != e.status || s.State == Refused
 	e.status = s
 	e.mu.Unlock()
 	if changed && e.cfg.OnChange != nil {
