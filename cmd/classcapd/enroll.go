@@ -11,14 +11,16 @@ import (
 )
 
 // adoptIdentity makes an enrolled box use the device id its certificate
-// names, whatever the configuration says.
+// names, whatever the configuration says. A damaged identity is logged and
+// left alone: the box records without it.
 func adoptIdentity(cfg *config.Box, log *slog.Logger) error {
 	id, err := enroll.LoadIdentity(cfg.IdentityDir())
 	switch {
 	case errors.Is(err, enroll.ErrNotEnrolled):
 		return nil
 	case err != nil:
-		return err
+		log.Error("identity unusable: recording works, the hub link does not; move the identity folder aside and put a claim file on the boot partition", "err", err)
+		return nil
 	}
 	if cfg.Device.ID != id.DeviceID {
 		log.Info("enrolled: using the device id of the certificate", "device", id.DeviceID, "configured", cfg.Device.ID)
@@ -48,7 +50,8 @@ func newEnroller(cfg *config.Box, show *led.Driver, log *slog.Logger) (*enroll.E
 		},
 	}, log)
 	if err != nil {
-		return nil, err
+		log.Error("enrollment off", "err", err)
+		return nil, nil
 	}
 	if e.Identity() == nil && cfg.Enroll.ClaimFile == "" {
 		return nil, nil
