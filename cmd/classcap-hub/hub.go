@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,15 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/classcap/classcap/capture/durable"
 	"github.com/classcap/classcap/hub/acl"
 	"github.com/classcap/classcap/hub/api"
 	"github.com/classcap/classcap/hub/broker"
 	"github.com/classcap/classcap/hub/fleet"
+	"github.com/classcap/classcap/hub/ingest"
 	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 // registryPath and socketPath are the hub's files in its data directory.
@@ -107,13 +111,27 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Hub.HTTPListen, err)
 	}
+	// Uploads: tusd with grant tokens, answered over MQTT by the fleet; the
+	// lessons they fill, listed and served by the API.
+	in, err := openIngest(cfg, log.With("component", "ingest"))
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+	tusURL := strings.TrimSuffix(cfg.Hub.PublicURL, "/")
+	if tusURL == "" {
+		tusURL = "http://" + httpLn.Addr().String()
+	}
+	tusURL += tusPath
+	fl.HandleUploads(func(device string, m wire.UploadMsg) wire.GrantMsg { return in.Answer(device, m, tusURL) })
+	a.ServeLessons(in.Store())
 	localLn, err := listenLocal(socketPath(cfg))
 	if err != nil {
 		httpLn.Close()
 		return err
 	}
 	comps = append(comps,
-		component{"http", httpServer(httpLn, newMux(a), log)},
+		component{"http", httpServer(httpLn, newMux(a, in.Handler()), log)},
 		component{"local socket", httpServer(localLn, a.Local(), log)})
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -193,8 +211,37 @@ func httpServer(ln net.Listener, h http.Handler, log *slog.Logger) func(context.
 	}
 }
 
-// newMux returns the hub's HTTP routes: /healthz and the API.
-func newMux(a http.Handler) *http.ServeMux {
+// tusPath is where the hub's tus endpoint is mounted.
+const tusPath = "/tus/"
+
+// openIngest opens the lesson store and the tus ingest under the data
+// directory, with the upload-token key kept in upload.key (made on first
+// start).
+func openIngest(cfg *config.Hub, log *slog.Logger) (*ingest.Ingest, error) {
+	store, err := ingest.NewStore(filepath.Join(cfg.Hub.DataDir, "lessons"))
+	if err != nil {
+		return nil, err
+	}
+	keyPath := filepath.Join(cfg.Hub.DataDir, "upload.key")
+	key, err := os.ReadFile(keyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := durable.WriteFile(keyPath, key, 0o600); err != nil {
+			return nil, fmt.Errorf("upload key: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("upload key: %w", err)
+	}
+	return ingest.New(ingest.Config{UploadDir: filepath.Join(cfg.Hub.DataDir, "uploads"), Store: store,
+		BasePath: tusPath, Key: key, Log: log})
+}
+
+// newMux returns the hub's HTTP routes: /healthz, the API, the lessons'
+// files and the tus endpoint.
+func newMux(a http.Handler, tus http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -204,5 +251,7 @@ func newMux(a http.Handler) *http.ServeMux {
 		}{true, version})
 	})
 	mux.Handle("/api/", a)
+	mux.Handle("/lessons/", a)
+	mux.Handle(tusPath, tus)
 	return mux
 }

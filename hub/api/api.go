@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/classcap/classcap/hub/ingest"
 	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/uplink/wire"
 )
@@ -52,6 +53,8 @@ type API struct {
 	cmd Commander
 	log *slog.Logger
 	mux *http.ServeMux
+
+	lessons LessonStore // nil: no uploaded lessons served
 }
 
 // New returns the API over reg and cmd.
@@ -351,12 +354,26 @@ func (a *API) listLessons(w http.ResponseWriter, r *http.Request, _ caller) {
 		writeError(w, http.StatusInternalServerError, "internal", "list lessons: "+err.Error())
 		return
 	}
-	if ls == nil {
-		ls = []registry.Lesson{}
+	out := make([]LessonView, 0, len(ls))
+	for _, l := range ls {
+		v := LessonView{Lesson: l}
+		if a.lessons != nil {
+			if st, err := a.lessons.Status(l.ID); err == nil && st.Files > 0 {
+				v.Upload = &st
+			}
+		}
+		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Lessons []registry.Lesson `json:"lessons"`
-	}{ls})
+		Lessons []LessonView `json:"lessons"`
+	}{out})
+}
+
+// LessonView is a lesson in the list: what the box reported, and what the
+// hub holds of it (absent before the first file arrived).
+type LessonView struct {
+	registry.Lesson
+	Upload *ingest.Status `json:"upload,omitempty"`
 }
 
 // LocalMosquittoUsersPath lists the devices' mosquitto hashes; it is served

@@ -58,6 +58,14 @@ type Fleet struct {
 
 	connected chan struct{} // closed on the first connection
 	connOnce  sync.Once
+
+	uploads func(device string, m wire.UploadMsg) wire.GrantMsg // nil: uploads not served
+}
+
+// HandleUploads makes the fleet answer the boxes' upload messages with
+// what answer returns, on the box's grant topic. Call it before Run.
+func (f *Fleet) HandleUploads(answer func(device string, m wire.UploadMsg) wire.GrantMsg) {
+	f.uploads = answer
 }
 
 type pendingCmd struct {
@@ -117,6 +125,9 @@ func (f *Fleet) onConnect(c paho.Client) {
 		wire.KindFilter(wire.KindReply): wire.QoS,
 		wire.KindFilter(wire.KindEvent): wire.QoS,
 	}
+	if f.uploads != nil {
+		subs[wire.KindFilter(wire.KindUpload)] = wire.QoS
+	}
 	tok := c.SubscribeMultiple(subs, f.onMessage)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		f.log.Error("MQTT subscribe failed", "err", tok.Error())
@@ -147,8 +158,29 @@ func (f *Fleet) route(topic string, payload []byte) (in inMsg, ok bool) {
 		f.handleReply(device, payload)
 	case wire.KindState, wire.KindEvent:
 		return inMsg{device: device, kind: kind, payload: append([]byte(nil), payload...), at: f.now()}, true
+	case wire.KindUpload:
+		f.handleUpload(device, payload)
 	}
 	return inMsg{}, false
+}
+
+// handleUpload answers an upload message on the box's grant topic. It
+// does not wait for the publish: paho calls it on its own goroutine.
+func (f *Fleet) handleUpload(device string, payload []byte) {
+	if f.uploads == nil {
+		return
+	}
+	m, err := wire.DecodeUpload(payload)
+	if err != nil {
+		f.log.Warn("bad upload message from box", "device", device, "err", err)
+		return
+	}
+	b, err := json.Marshal(f.uploads(device, m))
+	if err != nil {
+		f.log.Error("encode grant", "err", err)
+		return
+	}
+	f.client.Publish(wire.GrantTopic(device), wire.QoS, false, b)
 }
 
 func (f *Fleet) handleReply(device string, payload []byte) {

@@ -257,3 +257,65 @@ func hashFile(path string) (string, int64, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
+
+// Has reports whether the store holds a verified file of a lesson.
+func (s *Store) Has(lessonID, name string) bool {
+	if !lesson.ValidID(lessonID) || !ValidName(name) {
+		return false
+	}
+	_, ok, err := s.Lookup(lessonID, name)
+	return ok && err == nil
+}
+
+// Lesson upload states on the hub.
+const (
+	LessonUploading = "uploading" // files are still arriving
+	LessonComplete  = "complete"  // lesson.json of a stopped lesson and every file it lists are verified
+)
+
+// Status is what the hub holds of a lesson.
+type Status struct {
+	State string `json:"state"`
+	Files int    `json:"files"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Status says whether a lesson is complete on the hub: its lesson.json
+// says it stopped, and init.mp4, the playlist and every segment it lists
+// are stored with the SHA-256 it names.
+func (s *Store) Status(lessonID string) (Status, error) {
+	files, err := s.Files(lessonID)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{State: LessonUploading, Files: len(files)}
+	byName := map[string]File{}
+	for _, f := range files {
+		st.Bytes += f.Size
+		byName[f.Name] = f
+	}
+	if _, ok := byName[lesson.MetaName]; !ok {
+		return st, nil
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(lessonID), lesson.MetaName))
+	if err != nil {
+		return Status{}, fmt.Errorf("lesson store: %w", err)
+	}
+	m, err := lesson.ParseMeta(b)
+	if err != nil || m.ID != lessonID || m.State != lesson.StateComplete {
+		return st, nil
+	}
+	if _, ok := byName[segment.InitName]; !ok && len(m.Segments) > 0 {
+		return st, nil
+	}
+	if _, ok := byName[lesson.PlaylistName]; !ok {
+		return st, nil
+	}
+	for _, seg := range m.Segments {
+		if f, ok := byName[seg.Name]; !ok || f.SHA256 != seg.SHA256 {
+			return st, nil
+		}
+	}
+	st.State = LessonComplete
+	return st, nil
+}

@@ -24,6 +24,9 @@ type HubSection struct {
 	DataDir    string `toml:"data_dir"`    // registry, uploads, lessons
 	HTTPListen string `toml:"http_listen"` // host:port of the HTTP API (port 0: any free port)
 	LogLevel   string `toml:"log_level"`   // debug, info, warn, error
+	// PublicURL is the hub's HTTP address as boxes reach it (upload grants
+	// carry <public_url>/tus/); default http://<http_listen>.
+	PublicURL string `toml:"public_url"`
 }
 
 // BrokerSection is [broker]: either the embedded MQTT broker's listen
@@ -130,6 +133,11 @@ func (h *Hub) Validate() error {
 		p.hostPort("hub.http_listen", h.Hub.HTTPListen)
 	}
 	p.logLevel("hub.log_level", h.Hub.LogLevel)
+	if h.Hub.PublicURL != "" {
+		if u, err := url.Parse(h.Hub.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("hub.public_url", "%q is not an http:// or https:// URL with a host", h.Hub.PublicURL)
+		}
+	}
 
 	b := h.Broker
 	switch {
