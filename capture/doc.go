@@ -1,7 +1,8 @@
 // Package capture is the box's media path. Its sub-packages, in data-flow
 // order:
 //
-//	camera (device/sim, device/replay, V4L2 later)
+//	camera (device/sim, device/replay, V4L2 later; the simulated and replayed
+//	sources sleep on device/pacer)
 //	   |  raw pictures                     H.264 from the camera
 //	   v                                        |
 //	videoenc (openh264) ---- access units ------+

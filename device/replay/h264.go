@@ -13,6 +13,7 @@ import (
 
 	"github.com/classcap/classcap/capture/h264"
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/device/pacer"
 )
 
 // VideoConfig configures a replayed H.264 camera.
@@ -126,10 +127,10 @@ func (v *Video) Run(ctx context.Context, sink func(media.AccessUnit)) error {
 		period: time.Duration(float64(time.Second) / v.cfg.FPS),
 		sps:    v.params.SPS,
 		pps:    v.params.PPS,
-		timer:  time.NewTimer(time.Hour),
+		pacer:  pacer.New(ctx),
 		sink:   sink,
 	}
-	defer p.timer.Stop()
+	defer p.pacer.Close()
 	if p.epoch.IsZero() {
 		p.epoch = time.Now()
 	}
@@ -150,7 +151,7 @@ type videoPlayer struct {
 	period   time.Duration
 	n        uint64 // next unit number
 	sps, pps []byte
-	timer    *time.Timer
+	pacer    *pacer.Pacer
 	sink     func(media.AccessUnit)
 }
 
@@ -195,13 +196,8 @@ func (p *videoPlayer) pass(ctx context.Context) (int, error) {
 				continue
 			}
 			resync = false
-			if wait := time.Until(due); wait > 0 {
-				p.timer.Reset(wait)
-				select {
-				case <-ctx.Done():
-					return units, ctx.Err()
-				case <-p.timer.C:
-				}
+			if err := p.pacer.Until(due); err != nil {
+				return units, err
 			}
 		}
 		if err := ctx.Err(); err != nil {

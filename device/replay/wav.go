@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/device/pacer"
 )
 
 // WAV format tags (mmreg.h) that the parser accepts.
@@ -347,8 +348,8 @@ func (a *Audio) Run(ctx context.Context, sink func(media.PCM)) error {
 		return (s*rate + int64(el%time.Second)*rate/int64(time.Second)) / bf
 	}
 	k := blockAt(time.Since(epoch))
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	pace := pacer.New(ctx)
+	defer pace.Close()
 	for ; ; k++ {
 		for filled := 0; filled < len(raw); {
 			if left == 0 {
@@ -366,15 +367,11 @@ func (a *Audio) Run(ctx context.Context, sink func(media.PCM)) error {
 		}
 		format.Decode(buf, raw)
 		if a.cfg.Pace != PaceFast {
-			wait := time.Until(epoch.Add(pts(k)))
-			if wait > 0 {
-				timer.Reset(wait)
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-timer.C:
-				}
-			} else if -wait > audioMaxLag {
+			due := epoch.Add(pts(k))
+			if err := pace.Until(due); err != nil {
+				return err
+			}
+			if time.Since(due) > audioMaxLag {
 				k = blockAt(time.Since(epoch))
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/device/pacer"
 )
 
 // CameraConfig configures a simulated camera.
@@ -60,22 +61,15 @@ func (c *Camera) Run(ctx context.Context, sink func(media.RawFrame)) error {
 	}
 	period := time.Duration(float64(time.Second) / c.cfg.FPS)
 	img := image.NewYCbCr(image.Rect(0, 0, c.cfg.Width, c.cfg.Height), image.YCbCrSubsampleRatio420)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	pace := pacer.New(ctx)
+	defer pace.Close()
 	for n := uint64(0); ; n++ {
 		if late := time.Since(epoch.Add(c.framePTS(n))); late > period {
 			newest := uint64(float64(time.Since(epoch)) * c.cfg.FPS / float64(time.Second))
 			n = max(n, newest)
 		}
 		pts := c.framePTS(n)
-		if wait := time.Until(epoch.Add(pts)); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-timer.C:
-			}
-		} else if err := ctx.Err(); err != nil {
+		if err := pace.Until(epoch.Add(pts)); err != nil {
 			return err
 		}
 		RenderFrame(img, n)

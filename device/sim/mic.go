@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/device/pacer"
 )
 
 // Geometry of the simulated array: a linear array with micSpacing metres
@@ -142,22 +143,17 @@ func (m *MicArray) Run(ctx context.Context, sink func(media.PCM)) error {
 			(int64(el)%int64(time.Second))*int64(m.cfg.Rate)/int64(time.Second)/bf)
 	}
 	k := blockAt(time.Since(epoch))
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	pace := pacer.New(ctx)
+	defer pace.Close()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		due := m.pts(k * bf)
-		wait := due - time.Since(epoch)
-		if wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-timer.C:
-			}
-		} else if -wait > micMaxLag {
+		if err := pace.Until(epoch.Add(due)); err != nil {
+			return err
+		}
+		if time.Since(epoch)-due > micMaxLag {
 			k = blockAt(time.Since(epoch))
 		}
 		m.pos = k * bf

@@ -1,0 +1,3 @@
+package pacer
+
+const timerfdExpected = true
