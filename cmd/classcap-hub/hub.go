@@ -83,6 +83,10 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	// The broker: embedded, or the external one named by broker.url.
 	brokerURL, hubPassword := cfg.Broker.URL, ""
 	if cfg.Broker.Listen != "" {
+		// A broker that just started has no box connected.
+		if err := reg.MarkAllOffline(); err != nil {
+			return err
+		}
 		hubPassword = registry.NewSecret(32)
 		b, err := broker.New(cfg.Broker.Listen, reg, hubPassword, log.With("component", "broker"))
 		if err != nil {

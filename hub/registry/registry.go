@@ -407,3 +407,34 @@ func (t *Tx) UpdateLesson(device, id string, f func(*Lesson)) error {
 	l.UpdatedAt = t.now
 	return putJSON(b, k, l)
 }
+
+// MarkAllOffline records every device as offline, keeping its last state.
+// The hub calls it when its embedded broker starts: no box is connected to
+// a broker that has just started, and each says it is online again when it
+// reconnects.
+func (r *Registry) MarkAllOffline() error {
+	return r.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDevices)
+		var ids []string
+		err := b.ForEach(func(k, v []byte) error {
+			var d Device
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("device %s: %w", k, err)
+			}
+			if d.Online {
+				ids = append(ids, d.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		t := &Tx{tx: tx, now: r.now().UTC()}
+		for _, id := range ids {
+			if err := t.updateDevice(id, func(d *Device) { d.Online = false }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

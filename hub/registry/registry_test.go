@@ -84,6 +84,15 @@ func TestDevicesAndPasswords(t *testing.T) {
 	if d.Online || string(d.State) != `{"v":1,"online":true}` || !d.LastSeen.Equal(at.Add(time.Second)) || !d.StateAt.Equal(at) {
 		t.Fatalf("device after reopen: %+v", d)
 	}
+	if err := r.Write(func(tx *Tx) error { return tx.SetState("room-101", nil, true, at.Add(2*time.Second)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.MarkAllOffline(); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := r.Device("room-101"); d.Online || string(d.State) != `{"v":1,"online":true}` {
+		t.Fatalf("after MarkAllOffline: %+v", d)
+	}
 	ls, err := r.Lessons("room-101")
 	if err != nil || len(ls) != 1 || !ls[0].Recording || ls[0].StartedBy != "coach:a" {
 		t.Fatalf("lessons: %+v, %v", ls, err)
