@@ -229,3 +229,4 @@ p50=$("$bt" quantile -p 0.5 <"$work/taps.txt")
 p90=$("$bt" quantile -p 0.9 <"$work/taps.txt")
 "$bt" line -name tap_to_first_frame_ms -ours "$(printf '%.2f' "$p50")" -unit ms
 "$bt" line -name tap_to_first_frame_p90_ms -ours "$(printf '%.2f' "$p90")" -unit ms
+scripts/bench-array.sh || die "scripts/bench-array.sh (microphone-array figures)"

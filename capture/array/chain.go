@@ -26,7 +26,7 @@ type Config struct {
 	Rate        int     // Hz; 0 means media.AudioRate
 	OutChannels int     // 1 (mono) or 2 (stereo: the left and right halves of the array, steered alike)
 
-	HighPassHz    float64   // cut-off of the 2nd-order high-pass; 0 turns it off
+	HighPassHz    float64   // high-pass cut-off (a DC blocker, then zero-phase on the spectrum); 0 turns both off
 	ChannelGainDB []float64 // fixed calibration per channel (nil: 0 dB)
 	AutoCalibrate bool      // slowly equalise the channels' long-term levels (within ±6 dB)
 
@@ -50,7 +50,7 @@ func Defaults(mics []Point) Config {
 		Mics: mics, Rate: media.AudioRate, OutChannels: 1,
 		HighPassHz: 80, AutoCalibrate: true,
 		Beamform: true, SteerDeg: math.NaN(),
-		Suppress: true, SuppressDB: 15,
+		Suppress: true, SuppressDB: 12,
 		AGC: true, TargetDBFS: -20, MaxGainDB: 24, LimitDBFS: -1,
 	}
 }
@@ -98,7 +98,8 @@ type Chain struct {
 	framesPerSteerUp int
 
 	// input
-	hp    []biquad
+	hp    []dcBlocker
+	hpW   []float32 // high-pass weight per bin
 	gain  []float32 // calibration gain per channel (fixed × automatic)
 	fixed []float64
 	pow   []float64 // long-term power per channel
@@ -220,10 +221,24 @@ func New(cfg Config) (*Chain, error) {
 	c.framesPerMeter = max(1, cfg.Rate/10/c.hop)
 	c.framesPerSteerUp = c.framesPerMeter
 
-	c.hp = make([]biquad, m)
+	c.hp = make([]dcBlocker, m)
+	c.hpW = make([]float32, c.k)
+	for k := range c.hpW {
+		c.hpW[k] = 1
+		if cfg.HighPassHz > 0 {
+			// Zero-phase high-pass on the spectrum: nothing below half the
+			// cut-off, a squared ramp up to it, no phase shift in the
+			// speech band (a recursive filter would shift the phase of the
+			// voice's fundamental).
+			f := float64(k) * c.binHz
+			v := min(max((f-cfg.HighPassHz/2)/(cfg.HighPassHz/2), 0), 1)
+			c.hpW[k] = float32(v * v)
+		}
+	}
 	if cfg.HighPassHz > 0 {
+		r := 1 - 2*math.Pi*dcHz/float64(cfg.Rate)
 		for i := range c.hp {
-			c.hp[i] = highPass(cfg.HighPassHz, float64(cfg.Rate))
+			c.hp[i].r = r
 		}
 	}
 	c.gain = make([]float32, m)
@@ -443,32 +458,21 @@ func stereoGroups(mics []Point) (left, right []bool) {
 	return left, right
 }
 
-// biquad is a 2nd-order IIR section in transposed direct form II, in
-// float64 (a cut-off far below the sample rate needs the precision).
-type biquad struct {
-	b0, b1, b2, a1, a2 float64
-	s1, s2             float64
+// dcHz is the corner of the DC blocker in front of the analysis.
+const dcHz = 5
+
+// dcBlocker is a one-pole DC blocker, y[n] = x[n] - x[n-1] + r·y[n-1]; an
+// unset one (r = 0) passes the signal through.
+type dcBlocker struct {
+	r      float64
+	x1, y1 float64
 }
 
-// highPass is a Butterworth high-pass (RBJ cookbook, Q = 1/√2).
-func highPass(fc, rate float64) biquad {
-	w := 2 * math.Pi * fc / rate
-	cw, sw := math.Cos(w), math.Sin(w)
-	alpha := sw / math.Sqrt2 // sin(w)/(2Q) with Q = 1/√2
-	a0 := 1 + alpha
-	return biquad{
-		b0: (1 + cw) / 2 / a0, b1: -(1 + cw) / a0, b2: (1 + cw) / 2 / a0,
-		a1: -2 * cw / a0, a2: (1 - alpha) / a0,
-	}
-}
-
-// step filters one sample; an unset biquad (b0 = 0) passes it through.
-func (q *biquad) step(x float64) float64 {
-	if q.b0 == 0 {
+func (d *dcBlocker) step(x float64) float64 {
+	if d.r == 0 {
 		return x
 	}
-	y := q.b0*x + q.s1
-	q.s1 = q.b1*x - q.a1*y + q.s2
-	q.s2 = q.b2*x - q.a2*y
+	y := x - d.x1 + d.r*d.y1
+	d.x1, d.y1 = x, y
 	return y
 }

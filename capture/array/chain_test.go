@@ -70,9 +70,9 @@ func TestChainGains(t *testing.T) {
 		noise       string
 		snr, segSNR float64
 	}{
-		{room.Diffuse, 8, 7.5},
-		{room.Directional, 6, 5},
-		{room.Fan, 5.5, 4.5},
+		{room.Diffuse, 10.5, 9},
+		{room.Directional, 7.5, 6},
+		{room.Fan, 7, 5.3},
 	} {
 		t.Run(tc.noise, func(t *testing.T) {
 			s := render(t, room.Room{Mics: mics, Rate: rate, TalkerDeg: 60, Noise: tc.noise,

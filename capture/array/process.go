@@ -88,6 +88,14 @@ func (c *Chain) processFrame() {
 		}
 		c.y[k], c.yl[k], c.yr[k] = s, l, r
 	}
+	if c.cfg.HighPassHz > 0 {
+		for k := 1; k < c.k-1; k++ {
+			w := complex(c.hpW[k], 0)
+			c.y[k] *= w
+			c.yl[k] *= w
+			c.yr[k] *= w
+		}
+	}
 	c.y[0], c.yl[0], c.yr[0] = 0, 0, 0
 	c.y[c.k-1], c.yl[c.k-1], c.yr[c.k-1] = 0, 0, 0
 
