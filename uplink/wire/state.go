@@ -26,6 +26,8 @@ type State struct {
 	Microphone *Microphone `json:"microphone,omitempty"`
 	Upload     *Upload     `json:"upload,omitempty"`
 	Clock      *Clock      `json:"clock,omitempty"`
+	// Config reports the hub's configuration: applied, pending or refused.
+	Config *ConfigStatus `json:"config,omitempty"`
 	// TemperatureC is the SoC temperature; absent where the box cannot read it.
 	TemperatureC *float64 `json:"temperature_c,omitempty"`
 	Version      string   `json:"version,omitempty"`
