@@ -1,0 +1,138 @@
+package desired
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/classcap/classcap/provisioning/config"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func base(t *testing.T) *config.Box {
+	t.Helper()
+	b, err := config.ParseBox([]byte("[device]\nid = \"room-101\"\n[hardware]\nprofile = \"sim\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func msg(version int, settings string) []byte {
+	return []byte(fmt.Sprintf(`{"v":1,"version":%d,"settings":%s}`, version, settings))
+}
+
+func TestApplyRejectKeepLastGood(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Offer(msg(1, `{"video":{"bitrate_kbps":1800}}`), false); r != Applied || err != nil {
+		t.Fatalf("version 1: %v %v", r, err)
+	}
+	if s.Current().Video.BitrateKbps != 1800 || s.Status().Applied != 1 {
+		t.Fatalf("after version 1: %d, %+v", s.Current().Video.BitrateKbps, s.Status())
+	}
+	// The retained message again: ignored.
+	if r, _ := s.Offer(msg(1, `{"video":{"bitrate_kbps":1800}}`), false); r != Ignored {
+		t.Errorf("same version again: %v", r)
+	}
+	// An invalid value: refused with the field named, version 1 stays.
+	if r, err := s.Offer(msg(2, `{"video":{"bitrate_kbps":5}}`), false); r != Rejected || err != nil {
+		t.Fatalf("version 2: %v %v", r, err)
+	}
+	st := s.Status()
+	if st.Applied != 1 || st.Rejected != 2 || st.Field != "video.bitrate_kbps" || st.Error == "" {
+		t.Errorf("status after a bad version: %+v", st)
+	}
+	if s.Current().Video.BitrateKbps != 1800 {
+		t.Errorf("bad version changed the configuration: %d", s.Current().Video.BitrateKbps)
+	}
+	// A malformed payload: an error, nothing changes.
+	if _, err := s.Offer([]byte(`{"v":1,"version":"x"}`), false); err == nil {
+		t.Error("malformed payload accepted")
+	}
+	if s.Current().Video.BitrateKbps != 1800 {
+		t.Error("malformed payload changed the configuration")
+	}
+	// Survives a restart.
+	s2, err := Open(dir, base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Current().Video.BitrateKbps != 1800 || s2.Status().Applied != 1 {
+		t.Errorf("after restart: %d %+v", s2.Current().Video.BitrateKbps, s2.Status())
+	}
+	// The next good version clears the refusal.
+	if r, _ := s2.Offer(msg(3, `{"recording":{"visibility":"coaching"}}`), false); r != Applied {
+		t.Fatalf("version 3: %v", r)
+	}
+	if st := s2.Status(); st.Applied != 3 || st.Rejected != 0 || st.Field != "" {
+		t.Errorf("status after version 3: %+v", st)
+	}
+	if c := s2.Current(); c.Recording.Visibility != "coaching" || c.Video.BitrateKbps != 2500 {
+		t.Errorf("version 3 replaces version 1's settings: %+v %+v", c.Recording, c.Video)
+	}
+}
+
+func TestNeverMidLesson(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Offer(msg(4, `{"recording":{"segment_seconds":6}}`), true); r != Pending {
+		t.Fatalf("while recording: %v", r)
+	}
+	if s.Current().Recording.SegmentSeconds != 4 || s.Status().Pending != 4 || s.Status().Applied != 0 {
+		t.Errorf("applied mid-lesson: %v %+v", s.Current().Recording.SegmentSeconds, s.Status())
+	}
+	if _, err := os.Stat(filepath.Join(dir, PendingFile)); err != nil {
+		t.Errorf("pending not persisted: %v", err)
+	}
+	changed, err := s.ApplyPending()
+	if err != nil || !changed {
+		t.Fatalf("ApplyPending: %v %v", changed, err)
+	}
+	if s.Current().Recording.SegmentSeconds != 6 || s.Status().Applied != 4 || s.Status().Pending != 0 {
+		t.Errorf("after the lesson: %v %+v", s.Current().Recording.SegmentSeconds, s.Status())
+	}
+	if _, err := os.Stat(filepath.Join(dir, PendingFile)); !os.IsNotExist(err) {
+		t.Errorf("pending file left: %v", err)
+	}
+
+	// A box that stopped during the lesson applies the pending set at start.
+	if r, _ := s.Offer(msg(5, `{"recording":{"segment_seconds":8}}`), true); r != Pending {
+		t.Fatal("not pending")
+	}
+	s2, err := Open(dir, base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Current().Recording.SegmentSeconds != 8 || s2.Status().Applied != 5 {
+		t.Errorf("pending after restart: %v %+v", s2.Current().Recording.SegmentSeconds, s2.Status())
+	}
+}
+
+func TestFileChangedUnderAppliedSet(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, base(t), quiet)
+	if r, _ := s.Offer(msg(1, `{"video":{"keyframe_seconds":3}}`), false); r != Applied {
+		t.Fatal("not applied")
+	}
+	// The operator shortens segments in the file: keyframe 3 s no longer fits.
+	b := base(t)
+	b.Recording.SegmentSeconds = 2
+	b.Video.KeyframeSeconds = 2
+	s2, err := Open(dir, b, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Current() != b || s2.Status().Applied != 0 {
+		t.Errorf("want the file alone, got %+v", s2.Status())
+	}
+}
