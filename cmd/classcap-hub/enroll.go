@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,11 +18,13 @@ import (
 	"time"
 
 	"github.com/classcap/classcap/hub/broker"
+	"github.com/classcap/classcap/hub/fleet"
 	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/provisioning/ca"
 	"github.com/classcap/classcap/provisioning/claim"
 	"github.com/classcap/classcap/provisioning/config"
 	"github.com/classcap/classcap/provisioning/enroll"
+	"github.com/classcap/classcap/provisioning/groupconfig"
 	"github.com/classcap/classcap/provisioning/registrar"
 )
 
@@ -30,11 +34,13 @@ import (
 func caDir(cfg *config.Hub) string        { return filepath.Join(cfg.Hub.DataDir, "ca") }
 func enrollDBPath(cfg *config.Hub) string { return filepath.Join(cfg.Hub.DataDir, "enroll.db") }
 
-// enrollment is the CA, the claims and the registrar of one hub.
+// enrollment is the CA, the claims, the registrar and the desired
+// configurations of one hub.
 type enrollment struct {
-	ca     *ca.CA
-	claims *claim.Store
-	reg    *registrar.Registrar
+	ca      *ca.CA
+	claims  *claim.Store
+	reg     *registrar.Registrar
+	configs *groupconfig.Store
 }
 
 func openEnrollment(cfg *config.Hub, onEnrolled func(registrar.Device) error, log *slog.Logger) (*enrollment, error) {
@@ -55,7 +61,11 @@ func openEnrollment(cfg *config.Hub, onEnrolled func(registrar.Device) error, lo
 	if err != nil {
 		return nil, err
 	}
-	return &enrollment{ca: authority, claims: claims, reg: reg}, nil
+	configs, err := groupconfig.New(db)
+	if err != nil {
+		return nil, err
+	}
+	return &enrollment{ca: authority, claims: claims, reg: reg, configs: configs}, nil
 }
 
 // enrollURL is the enrollment endpoint boxes are told in claim files.
@@ -150,6 +160,60 @@ func brokerTLS(cfg *config.Hub, en *enrollment, b *broker.Broker, log *slog.Logg
 	}}, nil
 }
 
+// configPoll is how often the hub looks for configuration changes (made by
+// the verb, in another process) and newly enrolled boxes.
+var configPoll = 5 * time.Second
+
+// configPusher publishes each enrolled box's desired configuration,
+// retained, when its version is above the one last published (so at start
+// every box's configuration is published once again).
+func configPusher(en *enrollment, fl *fleet.Fleet, log *slog.Logger) component {
+	return component{"config", func(ctx context.Context) error {
+		sent := map[string]int64{}
+		t := time.NewTicker(configPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-fl.Connected():
+			}
+			devices, err := en.reg.List()
+			if err != nil {
+				log.Warn("list devices for configuration", "err", err)
+			}
+			for _, d := range devices {
+				if d.Revoked {
+					continue
+				}
+				c, ok, err := en.configs.Effective(d.ID, d.Group)
+				if err != nil {
+					log.Warn("configuration", "device", d.ID, "err", err)
+					continue
+				}
+				if !ok || c.Version <= sent[d.ID] {
+					continue
+				}
+				payload, err := json.Marshal(c)
+				if err != nil {
+					continue
+				}
+				if err := fl.PublishConfig(ctx, d.ID, payload); err != nil {
+					log.Warn("publish configuration", "device", d.ID, "err", err)
+					continue
+				}
+				sent[d.ID] = c.Version
+				log.Info("configuration published", "device", d.ID, "version", c.Version)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}}
+}
+
 // registerEnrolled adds a newly enrolled box to the hub's registry, so it
 // is listed and followed like a device added by hand.
 func registerEnrolled(reg *registry.Registry) func(registrar.Device) error {
@@ -166,6 +230,8 @@ const enrollVerbUsage = `  claim create -group G -uses N -expires 30d  print a c
   claim revoke CLAIM_ID                       refuse a claim from now on
   device certs                                list enrolled devices: certificate serial and expiry
   device revoke ID                            cut an enrolled box off (broker and renewals refuse it)
+  config set -group G | -device ID FILE.toml  desired box settings ([recording], [video], [audio], upload keys)
+  config show -group G | -device ID           print the stored settings (a device: its effective configuration)
 `
 
 // parseEnrollVerb parses the claim and device certs/revoke verbs; nil, nil
@@ -258,6 +324,79 @@ func parseEnrollVerb(args []string) (verbFunc, error) {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", d.ID, d.Group, d.Serial, d.NotAfter.Format(time.RFC3339), d.Revoked)
 			}
 			return tw.Flush()
+		}, nil
+	case len(args) >= 2 && args[0] == "config" && (args[1] == "set" || args[1] == "show"):
+		verb := args[1]
+		fs := flag.NewFlagSet("config "+verb, flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		group := fs.String("group", "", "a group")
+		device := fs.String("device", "", "a device")
+		if err := fs.Parse(args[2:]); err != nil {
+			return bad("config %s: %v", verb, err)
+		}
+		if (*group == "") == (*device == "") {
+			return bad("config %s: give -group or -device", verb)
+		}
+		scope, name := "group", *group
+		if *device != "" {
+			scope, name = "device", *device
+		}
+		if verb == "set" {
+			if fs.NArg() != 1 {
+				return bad("config set: want one TOML file")
+			}
+			file := fs.Arg(0)
+			return func(ctx context.Context, cfg *config.Hub, stdout io.Writer) error {
+				text, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				settings, err := groupconfig.SettingsFromTOML(text)
+				if err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+				en, err := openEnrollment(cfg, nil, slog.New(slog.DiscardHandler))
+				if err != nil {
+					return err
+				}
+				v, err := en.configs.Set(scope, name, settings)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "%s %s: configuration version %d\n", scope, name, v)
+				return nil
+			}, nil
+		}
+		return func(ctx context.Context, cfg *config.Hub, stdout io.Writer) error {
+			en, err := openEnrollment(cfg, nil, slog.New(slog.DiscardHandler))
+			if err != nil {
+				return err
+			}
+			var out any
+			if scope == "device" {
+				d, ok, err := en.reg.Device(name)
+				if err != nil {
+					return err
+				}
+				group := ""
+				if ok {
+					group = d.Group
+				}
+				c, _, err := en.configs.Effective(name, group)
+				if err != nil {
+					return err
+				}
+				out = c
+			} else {
+				e, _, err := en.configs.Get(scope, name)
+				if err != nil {
+					return err
+				}
+				out = e
+			}
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
 		}, nil
 	case len(args) >= 2 && args[0] == "device" && args[1] == "revoke":
 		if len(args) != 3 {

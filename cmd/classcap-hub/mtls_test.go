@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -19,7 +20,10 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/classcap/classcap/provisioning/ca"
+	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/provisioning/desired"
 	"github.com/classcap/classcap/provisioning/enroll"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 // mqttConnect connects a paho client over TLS and returns it, or the error.
@@ -49,6 +53,7 @@ func mqttConnect(t *testing.T, url, clientID, user string, tlsCfg *tls.Config, l
 // box disconnects it and keeps it out.
 func TestEnrolledBoxMutualTLS(t *testing.T) {
 	revocationPoll = 50 * time.Millisecond
+	configPoll = 50 * time.Millisecond
 	dataDir := filepath.Join(t.TempDir(), "hub-data")
 	cfgPath := writeConfig(t, `
 [hub]
@@ -115,6 +120,45 @@ names = ["localhost"]
 	// It may publish its state (the ACL goes by the certificate's device).
 	if tok := cl.Publish("classcap/v1/"+id.DeviceID+"/state", 1, true, `{"v":1}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Errorf("publish state: %v", tok.Error())
+	}
+
+	// Group configuration: set by IT, pushed retained, applied by the box.
+	configs := make(chan []byte, 4)
+	if tok := cl.Subscribe(wire.ConfigTopic(id.DeviceID), 1, func(_ paho.Client, m paho.Message) {
+		configs <- m.Payload()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe config: %v", tok.Error())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[video]\nbitrate_kbps = 5\n"), 0o644)
+	if _, err := runVerb(t, cfgPath, "config", "set", "-group", "school-12", bad); err == nil || !strings.Contains(err.Error(), "video.bitrate_kbps") {
+		t.Errorf("config set with a bad value: %v", err)
+	}
+	good := filepath.Join(t.TempDir(), "good.toml")
+	os.WriteFile(good, []byte("[video]\nbitrate_kbps = 1800\n[recording]\nvisibility = \"coaching\"\n"), 0o644)
+	out, err = runVerb(t, cfgPath, "config", "set", "-group", "school-12", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payload []byte
+	select {
+	case payload = <-configs:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the box received no configuration")
+	}
+	boxCfg, err := config.ParseBox([]byte("[device]\nid = \"x\"\n[hardware]\nprofile = \"sim\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := desired.Open(t.TempDir(), boxCfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := store.Offer(payload, false); r != desired.Applied || err != nil {
+		t.Fatalf("box: %v %v (%s)", r, err, payload)
+	}
+	if st := store.Status(); !strings.Contains(out, fmt.Sprintf("version %d", st.Applied)) || store.Current().Video.BitrateKbps != 1800 {
+		t.Errorf("applied %+v (%s), hub said %q", st, payload, out)
 	}
 
 	// The hub refuses: a user name that is not the certificate's device, a
