@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/classcap/classcap/provisioning/config"
@@ -29,6 +30,7 @@ var version = "dev"
 const defaultConfig = "/etc/classcap/classcapd.toml"
 
 func main() {
+	setRuntimeDefaults()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -39,6 +41,19 @@ func main() {
 			os.Exit(2)
 		}
 		os.Exit(1)
+	}
+}
+
+// setRuntimeDefaults runs Go code on one processor unless GOMAXPROCS says
+// otherwise. The daemon's heavy work is C (libopus, openh264), which runs
+// beside Go code once the scheduler hands a blocked processor on; its Go side
+// is a hundred or so short wake-ups a second. With a second processor every
+// hand-off between goroutines (source -> recorder) also wakes an idle thread
+// that finds nothing to do: that doubled the context switches and cost the
+// replayed recording about a fifth of its CPU (docs/operations.md).
+func setRuntimeDefaults() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 }
 
