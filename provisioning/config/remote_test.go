@@ -42,3 +42,28 @@ func TestWithSettings(t *testing.T) {
 		})
 	}
 }
+
+func FuzzWithSettings(f *testing.F) {
+	f.Add([]byte(`{"video":{"bitrate_kbps":1800},"recording":{"visibility":"coaching"}}`))
+	f.Add([]byte(`{"device":{"id":"x"}}`))
+	f.Add([]byte(`{"uplink":{"upload_windows":["22:00-06:00"]}}`))
+	base, err := ParseBox([]byte("[device]\nid = \"room-101\"\n[hardware]\nprofile = \"sim\"\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := base.WithSettings(b)
+		if err != nil {
+			if len(FieldErrors(err)) == 0 {
+				t.Fatalf("refusal names no field: %v", err)
+			}
+			return
+		}
+		if err := got.Validate(); err != nil {
+			t.Fatalf("accepted an invalid result: %v", err)
+		}
+		if got.Device != base.Device || got.Hardware.Profile != base.Hardware.Profile {
+			t.Fatalf("settings changed a key the hub may not set")
+		}
+	})
+}
