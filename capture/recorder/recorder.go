@@ -15,6 +15,12 @@
 // the next keyframe after a discontinuity, with a gap entry in lesson.json.
 // A pause in the sound is recorded as a gap the same way. While a device
 // has a fault the LED shows the error pattern (and the recording goes on).
+//
+// Teacher first: a remote start (from the hub) does not record at once. The
+// LED shows the remote-start-pending pattern for the veto window; a hold of
+// the button declines it, a tap accepts it at once, and otherwise it begins
+// when the window ends (unless its deadline passed meanwhile). A remote stop
+// ends the lesson like a tap and keeps everything recorded.
 package recorder
 
 import (
@@ -49,6 +55,15 @@ var (
 	ErrRecording    = errors.New("already recording")
 	ErrNoVideo      = errors.New("no picture from the camera")
 	ErrBadRequest   = errors.New("bad request")
+	// ErrDeclined: the teacher held the button during the veto window.
+	ErrDeclined = errors.New("declined by the teacher")
+	// ErrBusy: another remote start is waiting for the teacher, or the LED
+	// shows a recording that identify would hide.
+	ErrBusy = errors.New("busy")
+	// ErrExpired: a remote start's deadline passed before it could begin.
+	ErrExpired = errors.New("expired")
+	// ErrCancelled: a stop or shutdown ended a start before it began.
+	ErrCancelled = errors.New("cancelled")
 )
 
 // Config is the recorder's settings.
@@ -106,9 +121,24 @@ type StartRequest struct {
 	Visibility string // empty: the configured default
 }
 
+// RemoteStartRequest asks for a recording on behalf of someone who is not
+// in the room; the teacher sees it and may decline it first.
+type RemoteStartRequest struct {
+	StartRequest
+	ID string // the command's id, shown in Status
+	// Veto is how long the LED shows the request before recording begins;
+	// 0 begins at once.
+	Veto time.Duration
+	// Deadline, when set, is the moment after which the request must not
+	// begin (the command's expiry, on the monotonic clock).
+	Deadline time.Time
+}
+
 // StartResult says how a start went.
 type StartResult struct {
 	LessonID string
+	// VetoWaited is how long a remote start was shown before it began.
+	VetoWaited time.Duration
 	// FirstFrameLatency is the time from the request to the lesson's first
 	// picture being taken.
 	FirstFrameLatency time.Duration
@@ -136,14 +166,26 @@ type Status struct {
 	// LED shows the error pattern meanwhile.
 	Fault string `json:"fault,omitempty"`
 	// VideoGap is true while a lesson records sound without pictures.
-	VideoGap  bool  `json:"video_gap,omitempty"`
-	Heartbeat int64 `json:"-"` // advances while the loop runs
+	VideoGap bool `json:"video_gap,omitempty"`
+	// RemoteStart is a remote start waiting out the teacher's veto window.
+	RemoteStart *RemoteStartStatus `json:"remote_start,omitempty"`
+	Heartbeat   int64              `json:"-"` // advances while the loop runs
+}
+
+// RemoteStartStatus describes a remote start the teacher may still veto.
+type RemoteStartStatus struct {
+	ID         string  `json:"id"`
+	By         string  `json:"by"`
+	Visibility string  `json:"visibility"`
+	VetoLeft   float64 `json:"veto_left_seconds"`
 }
 
 type command struct {
-	start *StartRequest
-	stop  *StopRequest
-	press *button.Event
+	start    *StartRequest
+	remote   *RemoteStartRequest
+	identify time.Duration
+	stop     *StopRequest
+	press    *button.Event
 	// abandon leaves the lesson open and ends Run, as a crash would (tests).
 	abandon bool
 	reply   chan reply
@@ -183,12 +225,23 @@ type Recorder struct {
 	lastAEnd time.Duration
 	haveA    bool      // lastAEnd is set
 	vgap     *videoGap // the camera is away during the lesson
+	remote   *pendingRemote
+	identify time.Time // the LED blinks identify until then
+	timer    *time.Timer
 }
 
 // videoGap is a camera loss during a lesson.
 type videoGap struct {
 	at     time.Duration // media time where pictures stopped
 	reason string
+}
+
+// pendingRemote is a remote start shown to the teacher, not yet begun.
+type pendingRemote struct {
+	req   RemoteStartRequest
+	at    time.Time
+	until time.Time
+	reply chan reply
 }
 
 type pendingStart struct {
@@ -242,6 +295,22 @@ func (r *Recorder) Start(ctx context.Context, req StartRequest) (StartResult, er
 	return rep.start, err
 }
 
+// RemoteStart asks for a recording on behalf of a remote user. It returns
+// once recording has begun (its first picture taken) or the request was
+// declined (ErrDeclined), expired (ErrExpired) or refused.
+func (r *Recorder) RemoteStart(ctx context.Context, req RemoteStartRequest) (StartResult, error) {
+	rep, err := r.do(ctx, command{remote: &req})
+	return rep.start, err
+}
+
+// Identify blinks the identify pattern on the LED for d, so someone can find
+// the box. It is refused (ErrBusy) while the LED shows a recording or a
+// remote start, which identify must not hide.
+func (r *Recorder) Identify(ctx context.Context, d time.Duration) error {
+	_, err := r.do(ctx, command{identify: d})
+	return err
+}
+
 // Stop ends the recording and returns the finished lesson.
 func (r *Recorder) Stop(ctx context.Context, req StopRequest) (lesson.Meta, error) {
 	rep, err := r.do(ctx, command{stop: &req})
@@ -289,6 +358,10 @@ func (r *Recorder) publish() {
 	}
 	s.FirstFrameLatency = r.status.FirstFrameLatency
 	s.Fault, s.VideoGap = r.fault, r.vgap != nil
+	if p := r.remote; p != nil {
+		s.RemoteStart = &RemoteStartStatus{ID: p.req.ID, By: p.req.By, Visibility: p.req.Visibility,
+			VetoLeft: max(0, time.Until(p.until).Seconds())}
+	}
 	r.status = s
 	<-r.snap
 	r.snap <- s
@@ -302,9 +375,14 @@ func (r *Recorder) setState(state, reason string) {
 }
 
 // showLED shows the state's pattern, or the error pattern while a device
-// has a fault.
+// has a fault. A remote start waiting for the teacher comes first; identify
+// shows while nothing is recorded.
 func (r *Recorder) showLED() {
 	switch {
+	case r.remote != nil:
+		r.deps.ShowLED(led.Pending)
+	case r.state != StateRecording && r.state != StateStopping && time.Now().Before(r.identify):
+		r.deps.ShowLED(led.Identify)
 	case r.state == StateError || r.fault != "" && r.state != StateStopping:
 		r.deps.ShowLED(led.Error)
 	case r.state == StateIdle:
@@ -397,8 +475,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	r.timer = time.NewTimer(time.Hour)
+	defer r.timer.Stop()
 	for {
 		select {
+		case <-r.timer.C:
+			r.timers()
 		case <-ctx.Done():
 			r.shutdown()
 			return nil
@@ -433,8 +515,20 @@ func (r *Recorder) handle(c command) {
 			c.reply <- reply{err: ErrRecording}
 			return
 		}
+		if r.remote != nil {
+			c.reply <- reply{err: fmt.Errorf("%w: remote start %s is waiting for the teacher (tap the button to accept it)", ErrBusy, r.remote.req.ID)}
+			return
+		}
 		r.beginStart(*c.start, c.reply)
 	case c.stop != nil:
+		if p := r.remote; p != nil && r.rec == nil && r.pending == nil {
+			r.remote = nil
+			r.showLED()
+			r.publish()
+			p.reply <- reply{err: fmt.Errorf("%w: stopped by %s before it began", ErrCancelled, c.stop.By)}
+			c.reply <- reply{}
+			return
+		}
 		if r.rec == nil && r.pending == nil {
 			c.reply <- reply{err: ErrNotRecording}
 			return
@@ -444,10 +538,133 @@ func (r *Recorder) handle(c command) {
 	case c.press != nil:
 		c.reply <- reply{}
 		r.press(*c.press)
+	case c.remote != nil:
+		r.remoteStart(*c.remote, c.reply)
+	case c.identify > 0:
+		if r.rec != nil || r.pending != nil || r.remote != nil {
+			c.reply <- reply{err: fmt.Errorf("%w: the LED is showing a recording or a remote start", ErrBusy)}
+			return
+		}
+		r.identify = time.Now().Add(c.identify)
+		r.showLED()
+		r.armTimer()
+		c.reply <- reply{}
 	}
 }
 
+// remoteStart shows a remote start to the teacher, or begins it at once when
+// there is no veto window.
+func (r *Recorder) remoteStart(req RemoteStartRequest, rep chan reply) {
+	switch {
+	case r.rec != nil || r.pending != nil:
+		rep <- reply{err: ErrRecording}
+		return
+	case r.remote != nil:
+		rep <- reply{err: fmt.Errorf("%w: remote start %s is waiting for the teacher", ErrBusy, r.remote.req.ID)}
+		return
+	}
+	if req.Visibility == "" {
+		req.Visibility = r.cfg.DefaultVisibility
+	}
+	if !lesson.ValidVisibility(req.Visibility) {
+		rep <- reply{err: fmt.Errorf("%w: visibility %q is not one of private, coaching, library", ErrBadRequest, req.Visibility)}
+		return
+	}
+	now := time.Now()
+	if !req.Deadline.IsZero() && now.After(req.Deadline) {
+		rep <- reply{err: fmt.Errorf("%w: its deadline passed before it reached the recorder", ErrExpired)}
+		return
+	}
+	if req.Veto <= 0 {
+		r.beginStart(req.StartRequest, rep)
+		return
+	}
+	r.identify = time.Time{}
+	r.remote = &pendingRemote{req: req, at: now, until: now.Add(req.Veto), reply: rep}
+	r.log.Info("remote start shown to the teacher", "id", req.ID, "by", req.By, "veto", req.Veto)
+	r.showLED()
+	r.publish()
+	r.armTimer()
+}
+
+// acceptRemote begins a remote start the teacher did not decline.
+func (r *Recorder) acceptRemote(how string) {
+	p := r.remote
+	r.remote = nil
+	if !p.req.Deadline.IsZero() && time.Now().After(p.req.Deadline) {
+		r.log.Info("remote start expired while shown to the teacher", "id", p.req.ID)
+		r.showLED()
+		r.publish()
+		p.reply <- reply{err: fmt.Errorf("%w: its deadline passed during the teacher's veto window", ErrExpired)}
+		return
+	}
+	r.log.Info("remote start accepted", "id", p.req.ID, "how", how)
+	waited := time.Since(p.at)
+	rep := make(chan reply, 1)
+	r.beginStart(p.req.StartRequest, rep)
+	// beginStart answers at once on a refusal, or later from open(); relay
+	// the answer with the time waited.
+	go func() {
+		res := <-rep
+		res.start.VetoWaited = waited
+		p.reply <- res
+	}()
+}
+
+// declineRemote ends a remote start the teacher refused.
+func (r *Recorder) declineRemote() {
+	p := r.remote
+	r.remote = nil
+	r.log.Info("remote start declined by the teacher", "id", p.req.ID, "by", p.req.By)
+	r.showLED()
+	r.publish()
+	p.reply <- reply{err: ErrDeclined}
+}
+
+// timers handles the veto window's end and identify's end.
+func (r *Recorder) timers() {
+	now := time.Now()
+	if r.remote != nil && !now.Before(r.remote.until) {
+		r.acceptRemote("veto window ended")
+	}
+	if !r.identify.IsZero() && !now.Before(r.identify) {
+		r.identify = time.Time{}
+		r.showLED()
+	}
+	r.armTimer()
+}
+
+// armTimer sets the loop's timer to the next veto or identify deadline.
+func (r *Recorder) armTimer() {
+	var next time.Time
+	if r.remote != nil {
+		next = r.remote.until
+	}
+	if !r.identify.IsZero() && (next.IsZero() || r.identify.Before(next)) {
+		next = r.identify
+	}
+	if next.IsZero() {
+		return
+	}
+	if !r.timer.Stop() {
+		select {
+		case <-r.timer.C:
+		default:
+		}
+	}
+	r.timer.Reset(max(0, time.Until(next)))
+}
+
 func (r *Recorder) press(ev button.Event) {
+	if r.remote != nil {
+		switch ev.Kind {
+		case button.Tap:
+			r.acceptRemote("tap")
+		case button.Hold:
+			r.declineRemote()
+		}
+		return
+	}
 	switch ev.Kind {
 	case button.Tap:
 		if r.rec != nil || r.pending != nil {
@@ -707,7 +924,7 @@ func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
 		p := r.pending
 		r.pending = nil
 		if p.reply != nil {
-			p.reply <- reply{err: errors.New("start cancelled by a stop")}
+			p.reply <- reply{err: fmt.Errorf("%w: start ended by a stop before its first picture", ErrCancelled)}
 		}
 		r.setState(StateIdle, "")
 		return lesson.Meta{}, nil
@@ -819,7 +1036,11 @@ func (r *Recorder) shutdown() {
 		r.resume = nil
 	}
 	if p := r.pending; p != nil && p.reply != nil {
-		p.reply <- reply{err: errors.New("daemon stopping")}
+		p.reply <- reply{err: fmt.Errorf("%w: daemon stopping", ErrCancelled)}
 	}
 	r.pending = nil
+	if p := r.remote; p != nil {
+		p.reply <- reply{err: fmt.Errorf("%w: daemon stopping", ErrCancelled)}
+	}
+	r.remote = nil
 }
