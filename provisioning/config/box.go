@@ -90,6 +90,9 @@ type RecordingSection struct {
 	SegmentSeconds float64 `toml:"segment_seconds"` // fMP4 segment length (cut at keyframes)
 	Visibility     string  `toml:"visibility"`      // default for button-started lessons
 	MinFreeMB      int64   `toml:"min_free_mb"`     // refuse to start a lesson below this
+	// VetoSeconds is how long a remote start is shown on the LED, for the
+	// teacher to decline with a hold, before recording begins.
+	VetoSeconds float64 `toml:"veto_seconds"`
 }
 
 // UplinkSection is [uplink]: the MQTT connection to the hub.
@@ -172,6 +175,7 @@ func DefaultBox() Box {
 			SegmentSeconds: 4,
 			Visibility:     "private",
 			MinFreeMB:      500,
+			VetoSeconds:    10,
 		},
 		Uplink: UplinkSection{
 			UploadConcurrency:  2,
@@ -334,6 +338,7 @@ func (b *Box) Validate() error {
 	if rec.MinFreeMB < 0 {
 		p.add("recording.min_free_mb", "%d is below the minimum 0", rec.MinFreeMB)
 	}
+	p.floatRange("recording.veto_seconds", rec.VetoSeconds, 0, 120)
 	k := b.Video.KeyframeSeconds
 	if segOK && k >= 0.5 && k <= 10 && k > rec.SegmentSeconds {
 		p.add("video.keyframe_seconds", "%s is longer than recording.segment_seconds %s (segments are cut at keyframes)",
@@ -407,6 +412,9 @@ func (b *Box) SocketPath() string { return filepath.Join(b.Device.DataDir, "clas
 
 // LessonsDir is where lessons are stored: <data_dir>/lessons.
 func (b *Box) LessonsDir() string { return filepath.Join(b.Device.DataDir, "lessons") }
+
+// VetoWindow is recording.veto_seconds as a duration.
+func (b *Box) VetoWindow() time.Duration { return seconds(b.Recording.VetoSeconds) }
 
 // SegmentDuration is recording.segment_seconds as a duration.
 func (b *Box) SegmentDuration() time.Duration { return seconds(b.Recording.SegmentSeconds) }

@@ -186,6 +186,8 @@ func TestBoxValidation(t *testing.T) {
 		{"visibility bad", func(b *Box) { b.Recording.Visibility = "public" }, "recording.visibility", `"public" is not one of private, coaching, library`},
 		{"visibility library", func(b *Box) { b.Recording.Visibility = "library" }, "", ""},
 		{"min free negative", func(b *Box) { b.Recording.MinFreeMB = -1 }, "recording.min_free_mb", "-1 is below the minimum 0"},
+		{"veto negative", func(b *Box) { b.Recording.VetoSeconds = -1 }, "recording.veto_seconds", "-1 is below the minimum 0"},
+		{"veto long", func(b *Box) { b.Recording.VetoSeconds = 121 }, "recording.veto_seconds", "121 is above the maximum 120"},
 		{"min free zero", func(b *Box) { b.Recording.MinFreeMB = 0 }, "", ""},
 
 		// [uplink]
