@@ -112,7 +112,26 @@ type Deps struct {
 	// Faults reports the devices that have a fault now ("camera",
 	// "microphone") with the error; nil means none ever.
 	Faults func() map[string]string
+	// Notify, when set, is told about lessons started and stopped and
+	// segments closed, in order (segments from the lesson's save goroutine,
+	// the rest from the recorder's). It must not block for long.
+	Notify func(Notice)
 	Log    *slog.Logger
+}
+
+// Notice kinds.
+const (
+	NoticeLessonStarted = "lesson.started"
+	NoticeSegmentClosed = "segment.closed"
+	NoticeLessonStopped = "lesson.stopped"
+)
+
+// Notice is something that happened to a lesson.
+type Notice struct {
+	Kind    string
+	Meta    lesson.Meta
+	Segment lesson.Segment // on segment.closed
+	At      lesson.Clock
 }
 
 // StartRequest asks for a recording.
@@ -837,6 +856,7 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 		return fmt.Errorf("camera stream: %w", err)
 	}
 	p := r.pending
+	reported := -1 // segments already notified; set from the first record seen
 	wcfg := lesson.WriterConfig{
 		SegmentDuration: r.cfg.SegmentDuration,
 		Video:           vp,
@@ -845,6 +865,13 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 		OnSegment: func(m lesson.Meta, _ lesson.Segment) {
 			if err := r.deps.Catalog.PutLesson(m); err != nil {
 				r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
+			}
+			// Saves may be coalesced: notify every segment not told yet.
+			if reported < 0 {
+				reported = r.resumedSegments(m)
+			}
+			for ; reported < len(m.Segments); reported++ {
+				r.notify(Notice{Kind: NoticeSegmentClosed, Meta: m, Segment: m.Segments[reported]})
 			}
 		},
 	}
@@ -889,11 +916,40 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 	r.status.FirstFrameLatency = float64(lat.Microseconds()) / 1000
 	r.log.Info("recording", "lesson", rec.Meta().ID, "by", p.req.By, "visibility", p.req.Visibility,
 		"first_frame_ms", r.status.FirstFrameLatency, "from_cache", p.usedCache)
+	if len(rec.Meta().Runs) <= 1 {
+		r.notify(Notice{Kind: NoticeLessonStarted, Meta: rec.Meta()})
+	}
 	r.publish()
 	if p.reply != nil {
 		p.reply <- reply{start: StartResult{LessonID: rec.Meta().ID, FirstFrameLatency: lat}}
 	}
 	return nil
+}
+
+// notify hands a notice to Deps.Notify.
+func (r *Recorder) notify(n Notice) {
+	if r.deps.Notify == nil {
+		return
+	}
+	if n.At == (lesson.Clock{}) {
+		n.At = r.deps.Now()
+	}
+	r.deps.Notify(n)
+}
+
+// resumedSegments is how many of a lesson's segments were recorded before
+// this run (and so were notified by an earlier one).
+func (r *Recorder) resumedSegments(m lesson.Meta) int {
+	if len(m.Runs) <= 1 {
+		return 0
+	}
+	last := m.Runs[len(m.Runs)-1]
+	for i, s := range m.Segments {
+		if s.Start >= last.MediaStart-0.001 {
+			return i
+		}
+	}
+	return len(m.Segments)
 }
 
 // finished records a lesson that ended; one that ended before any media
@@ -910,6 +966,7 @@ func (r *Recorder) finished(m lesson.Meta) {
 		return
 	}
 	r.lastLesson = m.ID
+	r.notify(Notice{Kind: NoticeLessonStopped, Meta: m})
 	if err := r.deps.Catalog.PutLesson(m); err != nil {
 		r.log.Error("catalog update failed", "lesson", m.ID, "err", err)
 	}

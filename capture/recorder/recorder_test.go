@@ -28,6 +28,7 @@ type rig struct {
 	free    uint64
 	mu      sync.Mutex
 	leds    []string
+	notices []Notice
 	cancel  context.CancelFunc
 	done    chan error
 	aus     []media.AccessUnit
@@ -60,6 +61,7 @@ func newRig(t *testing.T, dir string, forceKF bool) *rig {
 				g.leds = append(g.leds, p.Name)
 				g.mu.Unlock()
 			},
+			Notify:    func(n Notice) { g.mu.Lock(); g.notices = append(g.notices, n); g.mu.Unlock() },
 			FreeBytes: func() (uint64, error) { g.mu.Lock(); defer g.mu.Unlock(); return g.free, nil },
 			Now:       func() lesson.Clock { return lesson.Clock{BootID: "b", BootTime: 1} },
 			Faults: func() map[string]string {

@@ -241,3 +241,44 @@ func TestIdentifyBlinksThenRestores(t *testing.T) {
 		t.Fatalf("identify while recording: %v", err)
 	}
 }
+
+func TestNoticesFollowTheLesson(t *testing.T) {
+	g := newRig(t, t.TempDir(), false)
+	g.pump(20)
+	res, err := g.r.RemoteStart(context.Background(), RemoteStartRequest{StartRequest: StartRequest{By: "hub:coach:d"}, ID: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.pump(100) // about three 1 s segments
+	m, err := g.r.Stop(context.Background(), StopRequest{By: "hub:coach:d", Reason: "remote"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	notices := slices.Clone(g.notices)
+	g.mu.Unlock()
+	var kinds []string
+	var segs []string
+	for _, n := range notices {
+		kinds = append(kinds, n.Kind)
+		if n.Meta.ID != res.LessonID {
+			t.Fatalf("notice %s for lesson %s, want %s", n.Kind, n.Meta.ID, res.LessonID)
+		}
+		if n.Kind == NoticeSegmentClosed {
+			segs = append(segs, n.Segment.Name)
+		}
+	}
+	if len(kinds) < 3 || kinds[0] != NoticeLessonStarted || kinds[len(kinds)-1] != NoticeLessonStopped {
+		t.Fatalf("notices %v", kinds)
+	}
+	var want []string
+	for _, s := range m.Segments {
+		want = append(want, s.Name)
+	}
+	if !slices.Equal(segs, want) {
+		t.Fatalf("segment notices %v, want every segment once in order %v", segs, want)
+	}
+	if last := notices[len(notices)-1]; last.Meta.Stop == nil || last.Meta.Stop.By != "hub:coach:d" {
+		t.Fatalf("stop notice %+v", last.Meta.Stop)
+	}
+}
