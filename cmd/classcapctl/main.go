@@ -179,6 +179,19 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 		clock = "synchronised"
 	}
 	fmt.Fprintf(w, "clock      %s\n", clock)
+	if u := s.Uplink; u != nil {
+		since := (time.Duration(u.Since) * time.Second).String()
+		line := fmt.Sprintf("connected to %s for %s", u.Broker, since)
+		if !u.Connected {
+			line = fmt.Sprintf("NOT connected to %s for %s", u.Broker, since)
+			if u.LastError != "" {
+				line += " (" + u.LastError + ")"
+			}
+		}
+		fmt.Fprintf(w, "uplink     %s, %d messages waiting in the outbox\n", line, u.Outbox)
+	} else {
+		fmt.Fprintf(w, "uplink     offline (no uplink.broker configured)\n")
+	}
 	return nil
 }
 

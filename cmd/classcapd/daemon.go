@@ -30,6 +30,7 @@ import (
 	"github.com/classcap/classcap/provisioning/config"
 	"github.com/classcap/classcap/provisioning/enroll"
 	"github.com/classcap/classcap/uplink/control"
+	"github.com/classcap/classcap/uplink/link"
 )
 
 // daemon is the composition root: it wires the components in data-flow
@@ -50,6 +51,7 @@ type daemon struct {
 	recIn    *stream.Reader
 	enroller *enroll.Enroller // nil: neither enrolled nor a claim file
 	api      *control.Server
+	link     *link.Link // nil: offline (no uplink.broker)
 }
 
 func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
@@ -129,6 +131,15 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	d.catalog = cat
 	in := d.stream.Subscribe("recorder", true, 512)
 	d.recIn = in
+	// hub <-> MQTT link (commands in; state, events, replies out)
+	var notify func(recorder.Notice)
+	if cfg.Uplink.Broker != "" {
+		l, err := newLink(cfg, d, log.With("component", "uplink"))
+		if err != nil {
+			return nil, err
+		}
+		d.link, notify = l, l.Notify
+	}
 	d.recorder = recorder.New(recorder.Config{
 		Device:            cfg.Device.ID,
 		SegmentDuration:   cfg.SegmentDuration(),
@@ -149,8 +160,9 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 			du, err := sysinfo.DiskUsage(cfg.Device.DataDir)
 			return du.FreeBytes, err
 		},
-		Now: now,
-		Log: log.With("component", "recorder"),
+		Now:    now,
+		Notify: notify,
+		Log:    log.With("component", "recorder"),
 	})
 	d.api = control.NewServer(cfg.SocketPath(), d, log.With("component", "api"))
 	return d, nil
@@ -318,6 +330,20 @@ func (d *daemon) Run(ctx context.Context) error {
 		goRun("enroll", capCtx, d.enroller.Run)
 	}
 
+	linkCtx, stopLink := context.WithCancel(context.Background())
+	defer stopLink()
+	linkDone := make(chan struct{})
+	if d.link != nil {
+		go func() {
+			defer close(linkDone)
+			if err := d.link.Run(linkCtx); err != nil {
+				d.log.Error("uplink stopped", "err", err)
+			}
+		}()
+	} else {
+		close(linkDone)
+	}
+
 	sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	d.log.Info("classcapd running", "version", version, "device", d.cfg.Device.ID, "profile", d.cfg.Hardware.Profile,
 		"encoder", d.pipeline.Encoder(), "socket", d.cfg.SocketPath(), "lessons", d.store.Root())
@@ -332,6 +358,11 @@ func (d *daemon) Run(ctx context.Context) error {
 	stopAPI()
 	stopRecorder() // closes an open lesson while media still flows
 	<-recDone
+	stopLink() // after the recorder: its last events are in the outbox
+	<-linkDone
+	if d.link != nil {
+		d.link.Close()
+	}
 	d.recIn.Close() // capture no longer waits for the recorder
 	stopCapture()
 	wg.Wait()
@@ -389,6 +420,10 @@ func (d *daemon) Status() control.Status {
 	s.Clock.Synced, s.Clock.Source = c.Synced, c.Source
 	p, col := d.led.Current()
 	s.LED.Pattern, s.LED.Color = p.Name, col.String()
+	if d.link != nil {
+		u := d.link.Status()
+		s.Uplink = &control.Uplink{Broker: u.Broker, Connected: u.Connected, Outbox: u.Outbox, LastError: u.LastError, Since: u.Since}
+	}
 	return s
 }
 

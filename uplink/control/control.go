@@ -56,6 +56,18 @@ type Status struct {
 		Pattern string `json:"pattern"`
 		Color   string `json:"color"`
 	} `json:"led"`
+	// Uplink is the MQTT link to the hub; nil when the box runs offline
+	// (no uplink.broker).
+	Uplink *Uplink `json:"uplink,omitempty"`
+}
+
+// Uplink is the MQTT link's state.
+type Uplink struct {
+	Broker    string  `json:"broker"`
+	Connected bool    `json:"connected"`
+	Outbox    int     `json:"outbox"` // events and replies waiting for the broker's acknowledgement
+	LastError string  `json:"last_error,omitempty"`
+	Since     float64 `json:"since_seconds"` // in the current connected or disconnected state
 }
 
 // Daemon is what the API serves.

@@ -185,9 +185,9 @@ func (l *Link) Run(ctx context.Context) error {
 		SetAutoAckDisabled(true). // acknowledge commands after storing them
 		SetOrderMatters(true).
 		SetKeepAlive(l.cfg.KeepAlive).
-		SetPingTimeout(10 * time.Second).
-		SetConnectTimeout(10 * time.Second).
-		SetWriteTimeout(10 * time.Second).
+		SetPingTimeout(10*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
 		SetBinaryWill(stateTopic, wire.LastWill(), wire.QoS, true).
 		// Messages of the persistent session may arrive before the
 		// subscription is made again: they come here too.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/classcap/classcap/capture/lesson"
 	"github.com/classcap/classcap/capture/recorder"
+	"github.com/classcap/classcap/uplink/brokertest"
 	"github.com/classcap/classcap/uplink/wire"
 )
 
@@ -271,7 +272,7 @@ func (h *hub) lastState() (wire.State, bool) {
 }
 
 func TestRemoteStartReachesTheBoxAndIsAnswered(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	b := runLink(t, newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb))
@@ -315,7 +316,7 @@ func TestRemoteStartReachesTheBoxAndIsAnswered(t *testing.T) {
 }
 
 func TestRefusalsAreReplied(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	fb.startErr = recorder.ErrDeclined
@@ -337,7 +338,7 @@ func TestRefusalsAreReplied(t *testing.T) {
 }
 
 func TestDuplicateIDRunsOnce(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	fb.release = make(chan struct{})
@@ -365,7 +366,7 @@ func TestDuplicateIDRunsOnce(t *testing.T) {
 }
 
 func TestExpiredCommandsAreRefused(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	b := runLink(t, newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb))
@@ -397,7 +398,7 @@ func TestExpiredCommandsAreRefused(t *testing.T) {
 }
 
 func TestMalformedCommandsGetErrorReplies(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	b := runLink(t, newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb))
@@ -434,7 +435,7 @@ func TestMalformedCommandsGetErrorReplies(t *testing.T) {
 // session is persistent), survives a broker restart, and runs exactly once
 // when the box comes back, even when it is published again.
 func TestBrokerRestartBetweenPublishAndDelivery(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	storePath := filepath.Join(t.TempDir(), "uplink.db")
@@ -443,7 +444,7 @@ func TestBrokerRestartBetweenPublishAndDelivery(t *testing.T) {
 	b.stop()
 
 	h.command("r-1", wire.TypeRecordStart, `{"by":"coach:alice"}`, time.Minute)
-	m.restart()
+	m.Restart()
 	b = runLink(t, newLink(t, m.URL(), storePath, fb))
 	r := h.waitReplies("r-1", 1)[0]
 	if !r.OK {
@@ -460,7 +461,7 @@ func TestBrokerRestartBetweenPublishAndDelivery(t *testing.T) {
 // A command acknowledged but interrupted by a restart of the box is not
 // run again when it is delivered again: it is answered as failed.
 func TestInterruptedCommandIsNotRunAgain(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	fb := newFakeBox()
 	fb.release = make(chan struct{}) // the start never finishes in the first run
@@ -529,11 +530,11 @@ func TestBackoffIsJitteredAndCapped(t *testing.T) {
 // Events written while the broker is away are delivered, in order and
 // none lost, after a box restart and after a broker outage.
 func TestOutboxSurvivesBoxRestartAndBrokerOutage(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	h := newHub(t, m.URL())
 	storePath := filepath.Join(t.TempDir(), "uplink.db")
 	fb := newFakeBox()
-	m.stop() // the broker is down
+	m.Stop() // the broker is down
 
 	l := newLink(t, m.URL(), storePath, fb)
 	b := runLink(t, l)
@@ -545,7 +546,7 @@ func TestOutboxSurvivesBoxRestartAndBrokerOutage(t *testing.T) {
 	}
 	b.stop() // the box restarts before the broker is back
 
-	m.start()
+	m.Start()
 	l = newLink(t, m.URL(), storePath, fb)
 	if d := l.Status().Outbox; d != 3 {
 		t.Fatalf("outbox after a restart: %d", d)
@@ -555,12 +556,12 @@ func TestOutboxSurvivesBoxRestartAndBrokerOutage(t *testing.T) {
 	waitFor(t, "an empty outbox", func() bool { return l.Status().Outbox == 0 })
 
 	// A broker outage while the box runs.
-	m.stop()
+	m.Stop()
 	waitFor(t, "the link to notice", func() bool { return !l.Status().Connected })
 	for i := 3; i < 6; i++ {
 		l.Notify(notice(recorder.NoticeSegmentClosed, i+1))
 	}
-	m.start()
+	m.Start()
 	waitFor(t, "six events", func() bool { return len(h.events()) >= 6 })
 	evs := h.events()
 	for i, e := range evs {
@@ -582,7 +583,7 @@ func notice(kind string, n int) recorder.Notice {
 }
 
 func TestStateIsRetainedAndGoesOfflineOnStop(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	fb := newFakeBox()
 	b := runLink(t, newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb))
 	b.waitConnected()
@@ -613,7 +614,7 @@ func TestStateIsRetainedAndGoesOfflineOnStop(t *testing.T) {
 // The broker publishes the last will when the box vanishes without a
 // goodbye; the box reconnects and says it is online again.
 func TestLastWillSetsOffline(t *testing.T) {
-	m := startMosquitto(t)
+	m := brokertest.Start(t)
 	fb := newFakeBox()
 	l := newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb)
 	var mu sync.Mutex

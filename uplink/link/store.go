@@ -12,9 +12,9 @@ import (
 
 // Buckets of the link's store.
 var (
-	bucketOutbox   = []byte("outbox")   // seq (8 bytes, big endian) -> outboxEntry
-	bucketCommands = []byte("commands") // command id -> commandRecord
-	bucketMeta     = []byte("meta")     // "seq" -> last sequence number used
+	bucketOutbox   = []byte("outbox")    // seq (8 bytes, big endian) -> outboxEntry
+	bucketCommands = []byte("commands")  // command id -> commandRecord
+	bucketMeta     = []byte("meta")      // "seq" -> last sequence number used
 	keySeq         = []byte("seq")       // outbox keys and command order
 	keyEventSeq    = []byte("event_seq") // the events' seq field
 )

@@ -1,4 +1,9 @@
-package link
+// Package brokertest runs a real MQTT broker for tests: Debian's
+// mosquitto on a free loopback port, configured from a tiny mosquitto.conf
+// in the test's temporary directory, with persistence so that persistent
+// sessions and their queued messages survive a restart. A test skips when
+// mosquitto is missing, unless CI is set (then it fails).
+package brokertest
 
 import (
 	"fmt"
@@ -12,10 +17,8 @@ import (
 	"time"
 )
 
-// mosquitto is a real broker (Debian's mosquitto) run by a test on a free
-// loopback port, with persistence in the test's directory so that queued
-// messages of persistent sessions survive a restart.
-type mosquitto struct {
+// Mosquitto is a running mosquitto.
+type Mosquitto struct {
 	t    *testing.T
 	dir  string
 	port int
@@ -24,7 +27,13 @@ type mosquitto struct {
 	bin  string
 }
 
-func startMosquitto(t *testing.T) *mosquitto {
+// Dir is the broker's directory: mosquitto.conf, mosquitto.log and the
+// persistence file.
+func (m *Mosquitto) Dir() string { return m.dir }
+
+// Start runs mosquitto for the test; it stops at the test's end. Anonymous
+// clients are allowed.
+func Start(t *testing.T) *Mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -47,7 +56,7 @@ func startMosquitto(t *testing.T) *mosquitto {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	m := &mosquitto{t: t, dir: t.TempDir(), port: port}
+	m := &Mosquitto{t: t, dir: t.TempDir(), port: port}
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
 persistence true
@@ -65,15 +74,16 @@ log_type notice
 		t.Fatal(err)
 	}
 	m.bin = bin
-	m.start()
-	t.Cleanup(m.stop)
+	m.Start()
+	t.Cleanup(m.Stop)
 	return m
 }
 
-func (m *mosquitto) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(m.port) }
+// URL is tcp://127.0.0.1:<port>.
+func (m *Mosquitto) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(m.port) }
 
-// start runs the broker and waits until it accepts connections.
-func (m *mosquitto) start() {
+// Start runs the broker again after Stop and waits until it accepts connections.
+func (m *Mosquitto) Start() {
 	m.t.Helper()
 	m.cmd = exec.Command(m.bin, "-c", filepath.Join(m.dir, "mosquitto.conf"))
 	if err := m.cmd.Start(); err != nil {
@@ -101,8 +111,8 @@ func (m *mosquitto) start() {
 	}
 }
 
-// stop ends the broker cleanly (it saves its persistence file).
-func (m *mosquitto) stop() {
+// Stop ends the broker cleanly (it saves its persistence file).
+func (m *Mosquitto) Stop() {
 	if m.cmd == nil {
 		return
 	}
@@ -116,9 +126,9 @@ func (m *mosquitto) stop() {
 	m.cmd = nil
 }
 
-// restart stops and starts the broker on the same port and files.
-func (m *mosquitto) restart() {
+// Restart stops and starts the broker on the same port and files.
+func (m *Mosquitto) Restart() {
 	m.t.Helper()
-	m.stop()
-	m.start()
+	m.Stop()
+	m.Start()
 }
