@@ -101,6 +101,8 @@ type Link struct {
 	eventBase string            // event ids: <eventBase>-<seq>
 
 	openConn mqtt.OpenConnectionFunc // tests: wraps the connection
+
+	handlers map[wire.Kind]func([]byte) // other hub -> box topics (grant, config)
 }
 
 // New opens the link's store; Run connects.
@@ -134,7 +136,39 @@ func New(cfg Config, box Box) (*Link, error) {
 	rand.Read(rb[:])
 	return &Link{cfg: cfg, box: box, log: cfg.Log, store: st, run: hex.EncodeToString(rb[:]),
 		kickOut: make(chan struct{}, 1), kickState: make(chan struct{}, 1), lost: make(chan error, 1),
-		since: time.Now(), alarms: map[string]string{}, eventBase: hex.EncodeToString(rb[:4])}, nil
+		since: time.Now(), alarms: map[string]string{}, eventBase: hex.EncodeToString(rb[:4]),
+		handlers: map[wire.Kind]func([]byte){}}, nil
+}
+
+// Handle routes the messages on the box's topic of kind k (grant, config:
+// the hub -> box topics other than cmd) to f, which must not block for
+// long; the message is acknowledged once f returns. Call it before Run.
+func (l *Link) Handle(k wire.Kind, f func(payload []byte)) {
+	if k == wire.KindCmd || k.FromBox() || !k.Valid() {
+		panic(fmt.Sprintf("link.Handle: %q is not a hub -> box topic the link hands over", k))
+	}
+	l.handlers[k] = f
+}
+
+// Publish sends payload on topic (one of the box's own topics), QoS 1, not
+// retained, and waits for the broker's acknowledgement. It fails at once
+// while the link is down: it is for messages their sender repeats until
+// answered (upload requests); events and replies go through the outbox.
+func (l *Link) Publish(ctx context.Context, topic string, payload []byte) error {
+	dev, kind, err := wire.ParseTopic(topic)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if dev != l.cfg.Device || !kind.FromBox() {
+		return fmt.Errorf("publish %s: not a topic this box publishes on", topic)
+	}
+	if !l.connected.Load() || l.client == nil {
+		return fmt.Errorf("publish %s: not connected to the broker", topic)
+	}
+	if err := waitToken(ctx, l.client.Publish(topic, wire.QoS, false, payload)); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
 }
 
 // Close closes the store; call it after Run returned and after the last
@@ -261,10 +295,14 @@ func (l *Link) connect(ctx context.Context) error {
 	if err := waitToken(ctx, t); err != nil {
 		return fmt.Errorf("connect %s: %w", l.cfg.Broker, err)
 	}
-	st := l.client.Subscribe(wire.CmdTopic(l.cfg.Device), wire.QoS, l.onMessage)
+	filters := map[string]byte{wire.CmdTopic(l.cfg.Device): wire.QoS}
+	for k := range l.handlers {
+		filters[wire.Topic(l.cfg.Device, k)] = wire.QoS
+	}
+	st := l.client.SubscribeMultiple(filters, l.onMessage)
 	if err := waitToken(ctx, st); err != nil {
 		l.client.Disconnect(0)
-		return fmt.Errorf("subscribe %s: %w", wire.CmdTopic(l.cfg.Device), err)
+		return fmt.Errorf("subscribe: %w", err)
 	}
 	if s, ok := st.(*mqtt.SubscribeToken); ok {
 		for topic, code := range s.Result() {
@@ -544,6 +582,11 @@ func (l *Link) addEvent(e wire.Event) error {
 func (l *Link) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	received := time.Now()
 	dev, kind, err := wire.ParseTopic(msg.Topic())
+	if h := l.handlers[kind]; err == nil && dev == l.cfg.Device && h != nil {
+		h(msg.Payload())
+		msg.Ack()
+		return
+	}
 	if err != nil || dev != l.cfg.Device || kind != wire.KindCmd {
 		l.log.Warn("message on an unexpected topic ignored", "topic", msg.Topic())
 		msg.Ack()

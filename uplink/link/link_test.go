@@ -689,3 +689,43 @@ func (c *cutConn) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// The uploader's messages: Publish on the box's upload topic, and grants
+// handed to the registered handler.
+func TestPublishAndHandle(t *testing.T) {
+	m := brokertest.Start(t)
+	h := newHub(t, m.URL())
+	if tok := h.c.Subscribe(wire.Topic(dev, wire.KindUpload), 1, h.add); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	l := newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), newFakeBox())
+	grants := make(chan string, 4)
+	l.Handle(wire.KindGrant, func(p []byte) { grants <- string(p) })
+	if err := l.Publish(context.Background(), wire.Topic(dev, wire.KindUpload), []byte(`{"v":1}`)); err == nil {
+		t.Fatal("Publish before the link is up succeeded")
+	}
+	b := runLink(t, l)
+	b.waitConnected()
+	if err := l.Publish(context.Background(), wire.Topic(dev, wire.KindUpload), []byte(`{"v":1,"type":"request"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Publish(context.Background(), wire.Topic("room-102", wire.KindUpload), []byte(`{}`)); err == nil {
+		t.Fatal("Publish on another box's topic succeeded")
+	}
+	waitFor(t, "the upload request at the hub", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.in[wire.KindUpload]) == 1 && string(h.in[wire.KindUpload][0]) == `{"v":1,"type":"request"}`
+	})
+	if tok := h.c.Publish(wire.Topic(dev, wire.KindGrant), 1, false, `{"v":1,"type":"grant"}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	select {
+	case g := <-grants:
+		if g != `{"v":1,"type":"grant"}` {
+			t.Fatalf("grant %s", g)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the grant was not handed over")
+	}
+}
