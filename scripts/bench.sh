@@ -231,3 +231,4 @@ p90=$("$bt" quantile -p 0.9 <"$work/taps.txt")
 "$bt" line -name tap_to_first_frame_p90_ms -ours "$(printf '%.2f' "$p90")" -unit ms
 scripts/bench-array.sh || die "scripts/bench-array.sh (microphone-array figures)"
 scripts/bench-upload.sh || die "scripts/bench-upload.sh (upload figures)"
+scripts/bench-remote.sh || die "remote-start latency (scripts/bench-remote.sh)"

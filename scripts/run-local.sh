@@ -2,14 +2,18 @@
 # Runs a box with simulated hardware and a hub on this machine (make run).
 #
 # Writes run/box.toml and run/hub.toml, starts bin/classcap-hub in the
-# background (log: run/hub.log) and bin/classcapd in the foreground.
-# Ctrl-C stops both. Lessons stay in run/box/lessons/ between runs.
+# background (log: run/hub.log), registers the box with it (its MQTT password
+# in run/box/mqtt-password, an admin token in run/hub/token), and runs
+# bin/classcapd in the foreground, connected to the hub's embedded broker.
+# Ctrl-C stops both. Lessons and the hub's registry stay in run/ between runs.
 #
-# CLASSCAP_HUB_LISTEN overrides the hub's HTTP address (127.0.0.1:8080).
+# CLASSCAP_HUB_LISTEN overrides the hub's HTTP address (127.0.0.1:8080),
+# CLASSCAP_BROKER_LISTEN its MQTT address (127.0.0.1:1883).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 hub_listen=${CLASSCAP_HUB_LISTEN:-127.0.0.1:8080}
+broker_listen=${CLASSCAP_BROKER_LISTEN:-127.0.0.1:1883}
 
 for b in classcapd classcapctl classcap-hub; do
 	if [[ ! -x bin/$b ]]; then
@@ -21,7 +25,7 @@ done
 mkdir -p run/box run/hub
 
 # Paths are relative to the repository root, where both programs run.
-cat >run/box.toml <<'EOF'
+cat >run/box.toml <<EOF
 # Written by scripts/run-local.sh on every run; edits are overwritten.
 [device]
 id = "sim-101"
@@ -43,7 +47,9 @@ visibility = "private"
 min_free_mb = 100
 
 [uplink]
-broker = ""                # offline: the hub's MQTT broker is not served yet
+broker = "tcp://$broker_listen"   # the hub's embedded broker
+username = "sim-101"
+password_file = "run/box/mqtt-password"   # from: classcap-hub device add sim-101
 EOF
 
 cat >run/hub.toml <<EOF
@@ -53,7 +59,7 @@ data_dir = "run/hub"
 http_listen = "$hub_listen"
 
 [broker]
-listen = "127.0.0.1:1883"
+listen = "$broker_listen"
 EOF
 
 bin/classcap-hub -config run/hub.toml -check >/dev/null
@@ -89,7 +95,25 @@ if ! grep -q 'msg="serving HTTP"' run/hub.log; then
 	exit 1
 fi
 
+# Register the box with the hub once (the registry and the password file
+# stay in run/), and keep an admin token for classcapctl -hub.
+hubctl="bin/classcap-hub -config run/hub.toml"
+if [[ ! -s run/box/mqtt-password ]]; then
+	if ! pw=$($hubctl device add sim-101 2>run/hub-verb.err); then
+		echo "run-local: device add sim-101: $(cat run/hub-verb.err)" >&2
+		echo "run-local: (the hub knows sim-101 but run/box/mqtt-password is gone: remove run/hub/ to start over)" >&2
+		exit 1
+	fi
+	(umask 077 && printf '%s\n' "$pw" >run/box/mqtt-password)
+fi
+if [[ ! -s run/hub/token ]]; then
+	tok=$($hubctl token create -role admin -name make-run)
+	(umask 077 && printf '%s\n' "$tok" >run/hub/token)
+fi
+rm -f run/hub-verb.err
+
 ctl="bin/classcapctl -socket run/box/classcapd.sock"
+rctl="bin/classcapctl -hub http://$hub_listen -token \$(cat run/hub/token)"
 lines=(
 	"classcap on this machine: box \"sim-101\" (simulated hardware) + hub"
 	""
@@ -99,8 +123,17 @@ lines=(
 	"  lessons:         $ctl lessons"
 	"  export one:      $ctl export ID out.mp4"
 	""
+	""
+	"Remotely, through the hub (as a coach would):"
+	"  boxes:           $rctl devices"
+	"  start:           $rctl record start -device sim-101 -visibility coaching"
+	"                   (the LED asks the teacher first: 'sim hold 2' within 10 s declines)"
+	"  stop:            $rctl record stop -device sim-101"
+	"  lessons:         $rctl lessons"
+	""
 	"Lessons on disk:   run/box/lessons/<id>/ (init.mp4, seg_*.m4s, index.m3u8)"
-	"Hub:               http://$hub_listen/healthz (log: run/hub.log)"
+	"Hub:               http://$hub_listen (API: docs/protocol.md; log: run/hub.log)"
+	"MQTT broker:       tcp://$broker_listen (the hub's, embedded)"
 	"Stop:              Ctrl-C here stops the box and the hub"
 )
 width=0
