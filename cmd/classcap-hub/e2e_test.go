@@ -108,7 +108,7 @@ height = 240
 fps = 15.0
 mic_channels = 2
 [recording]
-segment_seconds = 1.0
+segment_seconds = 2.0
 min_free_mb = 10
 veto_seconds = 1
 [uplink]
