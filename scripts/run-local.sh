@@ -123,7 +123,6 @@ lines=(
 	"  lessons:         $ctl lessons"
 	"  export one:      $ctl export ID out.mp4"
 	""
-	""
 	"Remotely, through the hub (as a coach would):"
 	"  boxes:           $rctl devices"
 	"  start:           $rctl record start -device sim-101 -visibility coaching"
