@@ -192,6 +192,13 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 	} else {
 		fmt.Fprintf(w, "uplink     offline (no uplink.broker configured)\n")
 	}
+	if u := s.Upload; u != nil {
+		if u.BacklogFiles == 0 {
+			fmt.Fprintln(w, "upload     nothing waiting: the hub verified every file")
+		} else {
+			fmt.Fprintf(w, "upload     %d files waiting (%d segments, %.1f MB)\n", u.BacklogFiles, u.BacklogSegments, float64(u.BacklogBytes)/1e6)
+		}
+	}
 	return nil
 }
 

@@ -31,6 +31,8 @@ import (
 	"github.com/classcap/classcap/provisioning/enroll"
 	"github.com/classcap/classcap/uplink/control"
 	"github.com/classcap/classcap/uplink/link"
+	"github.com/classcap/classcap/uplink/pace"
+	"github.com/classcap/classcap/uplink/uploader"
 )
 
 // daemon is the composition root: it wires the components in data-flow
@@ -45,6 +47,7 @@ type daemon struct {
 	stream   *stream.Stream
 	pipeline *pipeline.Pipeline
 	recorder *recorder.Recorder
+	uploader *uploader.Uploader
 	led      *led.Driver
 	edges    <-chan button.Edge // nil: no button
 	simBtn   *sim.Button        // nil unless the button is simulated
@@ -164,6 +167,11 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		Notify: notify,
 		Log:    log.With("component", "recorder"),
 	})
+	// lesson store + catalog -> uploader -> hub (offline: backlog and retention only)
+	d.uploader, err = newUploader(cfg, cat, store, nil, log.With("component", "uploader"))
+	if err != nil {
+		return nil, err
+	}
 	d.api = control.NewServer(cfg.SocketPath(), d, log.With("component", "api"))
 	return d, nil
 }
@@ -326,6 +334,7 @@ func (d *daemon) Run(ctx context.Context) error {
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- d.api.Serve(apiCtx, ln) }()
 	goRun("watchdog", capCtx, d.watchdog)
+	goRun("uploader", capCtx, d.uploader.Run)
 	if d.enroller != nil {
 		goRun("enroll", capCtx, d.enroller.Run)
 	}
@@ -400,6 +409,22 @@ func (d *daemon) watchdog(ctx context.Context) error {
 
 // The local API.
 
+// newUploader makes the uploader with the [uplink] policy.
+func newUploader(cfg *config.Box, cat *catalog.Catalog, store *lesson.Store, hub uploader.Hub, log *slog.Logger) (*uploader.Uploader, error) {
+	windows, err := pace.ParseWindows(cfg.Uplink.UploadWindows)
+	if err != nil {
+		return nil, fmt.Errorf("uplink.upload_windows: %w", err)
+	}
+	return uploader.New(uploader.Config{
+		Device:             cfg.Device.ID,
+		Concurrency:        cfg.Uplink.UploadConcurrency,
+		Rate:               cfg.Uplink.UploadRateKbps * 1000 / 8,
+		Windows:            windows,
+		RetentionDays:      cfg.Uplink.RetentionDays,
+		RetentionFreeBytes: cfg.Uplink.RetentionMinFreeMB << 20,
+	}, cat, store, hub, log), nil
+}
+
 func (d *daemon) Status() control.Status {
 	var s control.Status
 	s.Device, s.Version, s.Profile = d.cfg.Device.ID, version, d.cfg.Hardware.Profile
@@ -424,6 +449,8 @@ func (d *daemon) Status() control.Status {
 		u := d.link.Status()
 		s.Uplink = &control.Uplink{Broker: u.Broker, Connected: u.Connected, Outbox: u.Outbox, LastError: u.LastError, Since: u.Since}
 	}
+	bl := d.uploader.Backlog()
+	s.Upload = &control.Upload{BacklogSegments: bl.Segments, BacklogFiles: bl.Files, BacklogBytes: bl.Bytes}
 	return s
 }
 

@@ -59,6 +59,7 @@ type Status struct {
 	// Uplink is the MQTT link to the hub; nil when the box runs offline
 	// (no uplink.broker).
 	Uplink *Uplink `json:"uplink,omitempty"`
+	Upload *Upload `json:"upload,omitempty"`
 }
 
 // Uplink is the MQTT link's state.
@@ -68,6 +69,13 @@ type Uplink struct {
 	Outbox    int     `json:"outbox"` // events and replies waiting for the broker's acknowledgement
 	LastError string  `json:"last_error,omitempty"`
 	Since     float64 `json:"since_seconds"` // in the current connected or disconnected state
+}
+
+// Upload is what waits to go to the hub.
+type Upload struct {
+	BacklogSegments int   `json:"backlog_segments"` // media segments the hub has not verified
+	BacklogFiles    int   `json:"backlog_files"`    // every file the hub has not verified
+	BacklogBytes    int64 `json:"backlog_bytes"`
 }
 
 // Daemon is what the API serves.

@@ -99,7 +99,9 @@ type Uploader struct {
 	wg       sync.WaitGroup
 }
 
-// New makes an uploader over the catalog and the lesson store.
+// New makes an uploader over the catalog and the lesson store. With a nil
+// hub (the box is offline) it only keeps the backlog and applies
+// retention.
 func New(cfg Config, cat *catalog.Catalog, store *lesson.Store, hub Hub, log *slog.Logger) *Uploader {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 2
@@ -281,7 +283,7 @@ func (u *Uploader) pass(ctx context.Context) error {
 	u.mu.Lock()
 	u.backlog = bl
 	u.mu.Unlock()
-	if !u.cfg.Windows.Open(u.now()) {
+	if u.hub == nil || !u.cfg.Windows.Open(u.now()) {
 		return nil
 	}
 	for _, f := range files {
