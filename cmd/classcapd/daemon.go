@@ -33,6 +33,7 @@ import (
 	"github.com/classcap/classcap/uplink/link"
 	"github.com/classcap/classcap/uplink/pace"
 	"github.com/classcap/classcap/uplink/uploader"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 // daemon is the composition root: it wires the components in data-flow
@@ -141,7 +142,15 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.link, notify = l, l.Notify
+		d.link = l
+		// A closed segment or a stopped lesson is news for the hub and
+		// work for the uploader.
+		notify = func(n recorder.Notice) {
+			l.Notify(n)
+			if d.uploader != nil {
+				d.uploader.Kick()
+			}
+		}
 	}
 	d.recorder = recorder.New(recorder.Config{
 		Device:            cfg.Device.ID,
@@ -167,8 +176,20 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		Notify: notify,
 		Log:    log.With("component", "recorder"),
 	})
-	// lesson store + catalog -> uploader -> hub (offline: backlog and retention only)
-	d.uploader, err = newUploader(cfg, cat, store, nil, log.With("component", "uploader"))
+	// lesson store + catalog -> uploader -> hub: grants and verified acks over
+	// the link, bytes over tus (offline: backlog and retention only)
+	var hub uploader.Hub
+	if d.link != nil {
+		coord := &uploader.Coordinator{Device: cfg.Device.ID, Pub: d.link}
+		upLog := log.With("component", "uploader")
+		d.link.Handle(wire.KindGrant, func(payload []byte) {
+			if err := coord.HandleGrant(payload); err != nil {
+				upLog.Warn("bad grant message from the hub", "err", err)
+			}
+		})
+		hub = coord
+	}
+	d.uploader, err = newUploader(cfg, cat, store, hub, log.With("component", "uploader"))
 	if err != nil {
 		return nil, err
 	}

@@ -70,10 +70,13 @@ func (b *linkBox) State() wire.State {
 		Disk:       &wire.Disk{FreeMB: s.Disk.FreeMB, TotalMB: s.Disk.TotalMB},
 		Camera:     &wire.Camera{OK: s.Camera.Fault == "", Encoder: s.Camera.Encoder, Frames: s.Camera.Frames, Fault: s.Camera.Fault},
 		Microphone: &wire.Microphone{OK: s.Microphone.Fault == "", Packets: s.Microphone.Packets, Dead: s.Microphone.Dead, Fault: s.Microphone.Fault},
-		Upload:     &wire.Upload{},
 		Clock:      &wire.Clock{Synced: s.Clock.Synced, Source: s.Clock.Source},
 		Version:    s.Version,
 		UptimeS:    s.Uptime,
+	}
+	st.Upload = &wire.Upload{}
+	if u := s.Upload; u != nil {
+		st.Upload.BacklogSegments, st.Upload.BacklogBytes = u.BacklogSegments, u.BacklogBytes
 	}
 	if rs := r.RemoteStart; rs != nil {
 		st.Recorder.RemoteStart = &wire.RemoteStart{ID: rs.ID, By: rs.By, Visibility: rs.Visibility, VetoLeftS: rs.VetoLeft}
