@@ -25,6 +25,13 @@ func (a *auAssembler) assemble(data []byte) (nalus [][]byte, idr bool, err error
 	if err != nil {
 		return nil, false, fmt.Errorf("split access unit: %w", err)
 	}
+	nalus, idr = a.withParams(nalus)
+	return nalus, idr, nil
+}
+
+// withParams remembers the SPS and PPS of nalus and puts the last ones seen
+// into an IDR that lacks them, after a leading access unit delimiter.
+func (a *auAssembler) withParams(nalus [][]byte) (_ [][]byte, idr bool) {
 	sps, pps := h264.FindParams(nalus)
 	if sps != nil {
 		a.sps = sps
@@ -34,7 +41,7 @@ func (a *auAssembler) assemble(data []byte) (nalus [][]byte, idr bool, err error
 	}
 	idr = h264.IsIDR(nalus)
 	if !idr {
-		return nalus, false, nil
+		return nalus, false
 	}
 	var add [][]byte
 	if sps == nil && a.sps != nil {
@@ -44,7 +51,7 @@ func (a *auAssembler) assemble(data []byte) (nalus [][]byte, idr bool, err error
 		add = append(add, a.pps)
 	}
 	if len(add) == 0 {
-		return nalus, true, nil
+		return nalus, true
 	}
 	at := 0
 	if h264.Type(nalus[0]) == h264.TypeAUD {
@@ -54,5 +61,5 @@ func (a *auAssembler) assemble(data []byte) (nalus [][]byte, idr bool, err error
 	out = append(out, nalus[:at]...)
 	out = append(out, add...)
 	out = append(out, nalus[at:]...)
-	return out, true, nil
+	return out, true
 }
