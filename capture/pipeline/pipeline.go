@@ -16,7 +16,6 @@ import (
 
 	"github.com/classcap/classcap/capture/audio"
 	"github.com/classcap/classcap/capture/media"
-	"github.com/classcap/classcap/capture/videoenc"
 )
 
 // RawCamera delivers uncompressed pictures. The picture may be reused once
@@ -45,8 +44,9 @@ type Output interface {
 
 // Video is a source of access units: a camera with its encoder.
 type Video struct {
-	name string
-	run  func(ctx context.Context, sink func(media.AccessUnit)) error
+	name   string
+	nameFn func() string // the name when it can change (encoders chosen at the first picture)
+	run    func(ctx context.Context, sink func(media.AccessUnit)) error
 	// forceKeyframe asks for an IDR on the next picture; nil when the
 	// camera encodes by itself.
 	forceKeyframe func()
@@ -104,75 +104,15 @@ func Passthrough(cam H264Camera) *Video {
 	return &Video{name: "passthrough", run: cam.Run}
 }
 
-// Encoded wraps a raw camera with the software H.264 encoder. The encoder is
-// created on the first picture, when the size is known.
-func Encoded(cam RawCamera, cfg videoenc.Config) *Video {
-	v := &Video{name: "openh264"}
-	var mu sync.Mutex
-	var enc *videoenc.Encoder
-	var pendingIDR atomic.Bool
-	v.forceKeyframe = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if enc != nil {
-			enc.ForceKeyframe()
-		} else {
-			pendingIDR.Store(true)
-		}
-	}
-	v.run = func(ctx context.Context, sink func(media.AccessUnit)) error {
-		defer func() {
-			mu.Lock()
-			if enc != nil {
-				enc.Close()
-				enc = nil
-			}
-			mu.Unlock()
-		}()
-		var encErr error
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		err := cam.Run(ctx, func(f media.RawFrame) {
-			mu.Lock()
-			if enc == nil {
-				c := cfg
-				c.Width, c.Height = f.Image.Rect.Dx(), f.Image.Rect.Dy()
-				e, err := videoenc.New(c)
-				if err != nil {
-					mu.Unlock()
-					encErr = err
-					cancel()
-					return
-				}
-				enc = e
-			}
-			e := enc
-			mu.Unlock()
-			if pendingIDR.Swap(false) {
-				e.ForceKeyframe()
-			}
-			au, err := e.Encode(f)
-			if err != nil {
-				encErr = err
-				cancel()
-				return
-			}
-			sink(au)
-		})
-		if encErr != nil {
-			return fmt.Errorf("encode: %w", encErr)
-		}
-		return err
-	}
-	return v
-}
-
 // Name is the encoder in use ("passthrough" or the encoder's name), or
 // "none" while a Reopened source has not found its camera yet.
 func (v *Video) Name() string {
 	c := v.current()
 	if c == nil {
 		return "none"
+	}
+	if c.nameFn != nil {
+		return c.nameFn()
 	}
 	return c.name
 }

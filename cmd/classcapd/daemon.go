@@ -18,7 +18,6 @@ import (
 	"github.com/classcap/classcap/capture/pipeline"
 	"github.com/classcap/classcap/capture/recorder"
 	"github.com/classcap/classcap/capture/stream"
-	"github.com/classcap/classcap/capture/videoenc"
 	"github.com/classcap/classcap/device/alsa"
 	"github.com/classcap/classcap/device/button"
 	"github.com/classcap/classcap/device/gpio"
@@ -79,9 +78,13 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	var mic pipeline.Microphone
 	switch cfg.Hardware.Profile {
 	case "sim":
-		video = pipeline.Encoded(sim.NewCamera(sim.CameraConfig{
+		enc, err := pipeline.ChooseEncoder(encoderConfig(cfg, cfg.Hardware.Sim.FPS), log.With("component", "encoder"))
+		if err != nil {
+			return nil, err
+		}
+		video = pipeline.EncodedWith(sim.NewCamera(sim.CameraConfig{
 			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
-		}), videoenc.Config{FPS: cfg.Hardware.Sim.FPS, BitrateBps: cfg.Video.BitrateKbps * 1000, KeyframeInterval: cfg.KeyframeInterval()})
+		}), enc)
 		mic = sim.NewMicArray(sim.MicConfig{Channels: cfg.Hardware.Sim.MicChannels, Epoch: epoch, Seed: 1, Block: simAudioBlock})
 	case "replay":
 		pace, err := replay.ParsePace(cfg.Hardware.Replay.Pace)
@@ -199,7 +202,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 
 // openCamera finds the camera (the configured device, or the first that
 // captures) and picks its best format: H.264 passed through, else raw
-// pictures into the software encoder.
+// pictures into the encoder that video.encoder chooses.
 func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.Video, error) {
 	want := v4l2.Config{Width: cfg.Hardware.CameraWidth, Height: cfg.Hardware.CameraHeight, FPS: cfg.Hardware.CameraFPS}
 	var info v4l2.DeviceInfo
@@ -237,8 +240,11 @@ func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.V
 	if err != nil {
 		return nil, err
 	}
-	return pipeline.Encoded(c, videoenc.Config{FPS: choice.FPS, BitrateBps: cfg.Video.BitrateKbps * 1000,
-		KeyframeInterval: cfg.KeyframeInterval()}), nil
+	enc, err := pipeline.ChooseEncoder(encoderConfig(cfg, choice.FPS), log.With("component", "encoder"))
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.EncodedWith(c, enc), nil
 }
 
 // openMicrophone opens the configured ALSA capture device, or the first.

@@ -11,3 +11,6 @@ var (
 	_ pipeline.RawCamera  = (*RawCamera)(nil)
 	_ pipeline.H264Camera = (*H264Camera)(nil)
 )
+
+// The hardware encoder fits the pipeline's encoder interface.
+var _ pipeline.Encoder = (*H264Encoder)(nil)

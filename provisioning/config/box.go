@@ -76,6 +76,9 @@ type ReplaySection struct {
 type VideoSection struct {
 	BitrateKbps     int     `toml:"bitrate_kbps"`
 	KeyframeSeconds float64 `toml:"keyframe_seconds"`
+	// Encoder for raw cameras: "auto" (the V4L2 hardware encoder when one
+	// is found, else software), "hardware" or "software".
+	Encoder string `toml:"encoder"`
 }
 
 // AudioSection is [audio]: the Opus encoder.
@@ -123,6 +126,7 @@ var (
 	biases       = []string{"pull-up", "pull-down", "none"}
 	paces        = []string{"realtime", "fast"}
 	visibilities = []string{"private", "coaching", "library"}
+	encoders     = []string{"auto", "hardware", "software"}
 )
 
 // maxSocketPath is the longest path a unix socket address holds (sun_path
@@ -165,6 +169,7 @@ func DefaultBox() Box {
 		Video: VideoSection{
 			BitrateKbps:     2500,
 			KeyframeSeconds: 2,
+			Encoder:         "auto",
 		},
 		Audio: AudioSection{
 			BitrateKbps: 32,
@@ -323,6 +328,7 @@ func (b *Box) Validate() error {
 	// [video]
 	p.intRange("video.bitrate_kbps", int64(b.Video.BitrateKbps), 100, 50000)
 	p.floatRange("video.keyframe_seconds", b.Video.KeyframeSeconds, 0.5, 10)
+	p.oneOf("video.encoder", b.Video.Encoder, encoders...)
 
 	// [audio]
 	p.intRange("audio.bitrate_kbps", int64(b.Audio.BitrateKbps), 6, 510)

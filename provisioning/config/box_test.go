@@ -165,6 +165,7 @@ func TestBoxValidation(t *testing.T) {
 		{"video bitrate high", func(b *Box) { b.Video.BitrateKbps = 60000 }, "video.bitrate_kbps", "60000 is above the maximum 50000"},
 		{"keyframe short", func(b *Box) { b.Video.KeyframeSeconds = 0.25 }, "video.keyframe_seconds", "0.25 is below the minimum 0.5"},
 		{"keyframe long", func(b *Box) { b.Video.KeyframeSeconds = 11 }, "video.keyframe_seconds", "11 is above the maximum 10"},
+		{"encoder unknown", func(b *Box) { b.Video.Encoder = "gpu" }, "video.encoder", `"gpu" is not one of auto, hardware, software`},
 		{"keyframe longer than segment", func(b *Box) { b.Video.KeyframeSeconds = 5 }, "video.keyframe_seconds", "longer than recording.segment_seconds 4"},
 		{"keyframe equals segment", func(b *Box) { b.Video.KeyframeSeconds = 4 }, "", ""},
 		{"keyframe half second", func(b *Box) { b.Video.KeyframeSeconds = 0.5 }, "", ""},
