@@ -39,8 +39,8 @@ func (c CameraConfig) prepare() (CameraConfig, time.Duration, error) {
 // openFunc opens a device for streaming (openSource; a fake in tests).
 type openFunc func(path string, ch Choice, log *slog.Logger) (frameSource, error)
 
-// RawCamera streams a raw format (YUYV, UYVY, NV12, YU12) and delivers I420
-// pictures. Run must not be called concurrently; it may be called again
+// RawCamera streams a raw format (YUYV, UYVY, NV12, YU12) or MJPEG and
+// delivers I420 pictures. Run must not be called concurrently; it may be called again
 // after it returns (for instance after the device came back).
 type RawCamera struct {
 	cfg       CameraConfig
@@ -51,9 +51,10 @@ type RawCamera struct {
 	seq       uint64
 }
 
-// NewRawCamera returns a camera for cfg.Choice, which must be a raw format.
+// NewRawCamera returns a camera for cfg.Choice, which must be a raw format
+// or MJPEG (decoded to I420).
 func NewRawCamera(cfg CameraConfig, log *slog.Logger) (*RawCamera, error) {
-	if !cfg.Choice.Format.IsRaw() {
+	if !cfg.Choice.Format.IsRaw() && !cfg.Choice.Format.IsJPEG() {
 		return nil, fmt.Errorf("v4l2 %s: raw camera for %v: %w", cfg.Device, cfg.Choice.Format, ErrFormatUnsupported)
 	}
 	cfg, mono, err := cfg.prepare()
@@ -79,7 +80,13 @@ func (c *RawCamera) Run(ctx context.Context, sink func(media.RawFrame)) error {
 	}
 	return runLoop(ctx, src, c.cfg.Device, c.epochMono, c.cfg.StallTimeout, c.log,
 		func(data []byte, pts time.Duration, l frameLayout) error {
-			img, err := toI420(c.img, data, l)
+			var img *image.YCbCr
+			var err error
+			if l.Format.IsJPEG() {
+				img, err = decodeMJPEG(c.img, data)
+			} else {
+				img, err = toI420(c.img, data, l)
+			}
 			if err != nil {
 				return err
 			}

@@ -15,8 +15,8 @@ var (
 	ErrNotCapture = errors.New("not a V4L2 video capture device")
 	// ErrNoFormat is returned by Choose when the device offers nothing usable.
 	ErrNoFormat = errors.New("no usable capture format")
-	// ErrFormatUnsupported is returned when streaming a format that the
-	// package cannot deliver (MJPEG: there is no JPEG decoder yet).
+	// ErrFormatUnsupported is returned when streaming or encoding a format
+	// that the package cannot handle.
 	ErrFormatUnsupported = errors.New("pixel format not supported for capture")
 	// ErrDeviceLost is returned when the device goes away mid-stream (USB
 	// unplug: ENODEV, EIO) or stops delivering frames.
@@ -118,6 +118,9 @@ type Choice struct {
 	FPS           float64
 }
 
+// IsJPEG reports whether f is motion JPEG, which RawCamera decodes to I420.
+func (f PixelFormat) IsJPEG() bool { return f == FormatMJPEG || f == FormatJPEG }
+
 // Passthrough reports whether the choice delivers H.264 (use H264Camera);
 // otherwise use RawCamera.
 func (c Choice) Passthrough() bool { return c.Format == FormatH264 }
@@ -164,8 +167,8 @@ type candidate struct {
 // when its best size is close enough to the request (at least half the
 // requested pixels and half the requested rate), then raw YUV on the same
 // terms; when neither is close enough, the nearer of the two wins. MJPEG is
-// chosen only when neither H.264 nor raw YUV is offered (and RawCamera
-// cannot stream it yet: there is no JPEG decoder). Within a class
+// chosen only when neither H.264 nor raw YUV is offered (RawCamera decodes
+// it, at a CPU cost). Within a class
 // the candidate nearest the request wins (size and rate on a log scale,
 // rate shortfalls and aspect changes weighing extra).
 func Choose(formats []FormatInfo, cfg Config) (Choice, error) {
@@ -265,12 +268,13 @@ func fpsDistance(have, want float64) float64 {
 }
 
 // Pick chooses the camera among devs (as List returns them, in order): the
-// first device whose choice can be streamed (H.264 or raw YUV). A device
-// that offers only MJPEG is not picked; ErrNoFormat is returned when no
-// device can be streamed.
+// first device whose choice is H.264 or raw YUV, else the first whose
+// choice is MJPEG (decoded at a CPU cost, so only when nothing better is
+// attached); ErrNoFormat is returned when no device can be streamed.
 func Pick(devs []DeviceInfo, cfg Config) (DeviceInfo, Choice, error) {
-	var mjpeg []string
-	for _, d := range devs {
+	var mjpegDev *DeviceInfo
+	var mjpegChoice Choice
+	for i, d := range devs {
 		ch, err := Choose(d.Formats, cfg)
 		if err != nil {
 			continue
@@ -278,10 +282,12 @@ func Pick(devs []DeviceInfo, cfg Config) (DeviceInfo, Choice, error) {
 		if ch.Passthrough() || ch.Format.IsRaw() {
 			return d, ch, nil
 		}
-		mjpeg = append(mjpeg, d.Path)
+		if mjpegDev == nil && ch.Format.IsJPEG() {
+			mjpegDev, mjpegChoice = &devs[i], ch
+		}
 	}
-	if len(mjpeg) > 0 {
-		return DeviceInfo{}, Choice{}, fmt.Errorf("cameras %v offer only MJPEG (no decoder yet): %w", mjpeg, ErrNoFormat)
+	if mjpegDev != nil {
+		return *mjpegDev, mjpegChoice, nil
 	}
 	return DeviceInfo{}, Choice{}, fmt.Errorf("%d devices: %w", len(devs), ErrNoFormat)
 }

@@ -195,7 +195,7 @@ func TestPick(t *testing.T) {
 	}{
 		{"first streamable device", []DeviceInfo{mjpegOnly, none, h264Cam, rawCam}, "/dev/video2", FormatH264, ""},
 		{"raw camera", []DeviceInfo{none, rawCam}, "/dev/video4", FormatYUYV, ""},
-		{"MJPEG only", []DeviceInfo{mjpegOnly, none}, "", 0, "cameras [/dev/video0] offer only MJPEG"},
+		{"MJPEG only when nothing better", []DeviceInfo{none, mjpegOnly, {Path: "/dev/video5", Formats: mjpegOnly.Formats}}, "/dev/video0", FormatMJPEG, ""},
 		{"no devices", nil, "", 0, "0 devices: no usable capture format"},
 	}
 	for _, tt := range tests {
