@@ -235,8 +235,8 @@ func TestCameraErrors(t *testing.T) {
 	yuyv := Choice{Format: FormatYUYV, Width: 640, Height: 480, FPS: 30}
 	h264 := Choice{Format: FormatH264, Width: 1280, Height: 720, FPS: 30}
 
-	if _, err := NewRawCamera(CameraConfig{Device: "/dev/video0", Choice: Choice{Format: FormatMJPEG}}, nil); !errors.Is(err, ErrFormatUnsupported) {
-		t.Errorf("raw camera for MJPEG: %v", err)
+	if _, err := NewRawCamera(CameraConfig{Device: "/dev/video0", Choice: Choice{Format: fourcc('R', 'G', 'B', '3')}}, nil); !errors.Is(err, ErrFormatUnsupported) {
+		t.Errorf("raw camera for RGB3: %v", err)
 	}
 	if _, err := NewRawCamera(CameraConfig{Device: "/dev/video0", Choice: h264}, nil); !errors.Is(err, ErrFormatUnsupported) {
 		t.Errorf("raw camera for H.264: %v", err)
