@@ -140,7 +140,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	d.recIn = in
 	// hub <-> MQTT link (commands in; state, events, replies out)
 	var notify func(recorder.Notice)
-	if cfg.Uplink.Broker != "" {
+	if cfg.Uplink.Broker != "" || (d.enroller != nil && d.enroller.Identity() != nil) {
 		l, err := newLink(cfg, d, log.With("component", "uplink"))
 		if err != nil {
 			return nil, err

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
@@ -10,14 +12,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/classcap/classcap/hub/broker"
 	"github.com/classcap/classcap/provisioning/ca"
 	"github.com/classcap/classcap/provisioning/claim"
 	"github.com/classcap/classcap/provisioning/enroll"
 	"github.com/classcap/classcap/provisioning/registrar"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 // TestEnrollmentFromClaimFile: a fresh box with only a claim file enrolls
@@ -35,15 +42,30 @@ func TestEnrollmentFromClaimFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registrar.New(registrar.Config{BrokerURL: "ssl://localhost:8883", Validity: 24 * time.Hour},
-		authority, claims, db, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cert, err := authority.ServerCertificate(filepath.Join(hubDir, "ca"), []string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hub's broker: its mutual-TLS listener for enrolled boxes.
+	auth := &lateAuthorizer{}
+	mb, err := broker.New("127.0.0.1:0", noPasswords{}, "hub-secret", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mb.ListenTLS("127.0.0.1:0", cert, authority.Pool(), auth); err != nil {
+		t.Fatal(err)
+	}
+	bctx, stopBroker := context.WithCancel(context.Background())
+	brokerDone := make(chan error, 1)
+	go func() { brokerDone <- mb.Run(bctx) }()
+	defer func() { stopBroker(); <-brokerDone }()
+	_, tlsPort, _ := strings.Cut(mb.TLSAddr(), ":")
+	reg, err := registrar.New(registrar.Config{BrokerURL: "ssl://localhost:" + tlsPort, Validity: 24 * time.Hour},
+		authority, claims, db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth.set(reg)
 	srv := httptest.NewUnstartedServer(reg.Handler())
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -76,9 +98,36 @@ func TestEnrollmentFromClaimFile(t *testing.T) {
 		t.Errorf("device %q before restart, want the configured room-101", s.Device)
 	}
 	a.signal(syscall.SIGTERM)
+	// The hub watches the box's state topic.
+	states := make(chan []byte, 16)
+	hub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + mb.Addr()).SetClientID("classcap-hub").
+		SetUsername("classcap-hub").SetPassword("hub-secret").SetProtocolVersion(4))
+	if tok := hub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("hub client: %v", tok.Error())
+	}
+	defer hub.Disconnect(0)
+	if tok := hub.Subscribe(wire.StateTopic(id.DeviceID), 1, func(_ paho.Client, m paho.Message) {
+		states <- m.Payload()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
 	a.start()
 	if s := a.status(); s.Device != id.DeviceID {
 		t.Errorf("device %q after restart, want the enrolled %q", s.Device, id.DeviceID)
+	}
+	// Enrolled, it connects with its certificate (no password configured).
+	deadline := time.After(30 * time.Second)
+	for online := false; !online; {
+		select {
+		case p := <-states:
+			st, err := wire.DecodeState(p)
+			online = err == nil && st.Online
+		case <-deadline:
+			t.Fatal("the enrolled box never published an online state over mutual TLS")
+		}
+	}
+	if !strings.Contains(a.logText(), "uplink with the enrolled certificate") {
+		t.Error("log does not say the uplink uses the certificate")
 	}
 
 	b := newBox(t, extra)
@@ -90,3 +139,22 @@ func TestEnrollmentFromClaimFile(t *testing.T) {
 		t.Errorf("log does not say why:\n%s", l)
 	}
 }
+
+// lateAuthorizer lets the broker start before the registrar that knows the
+// broker's address.
+type lateAuthorizer struct {
+	mu  sync.Mutex
+	reg *registrar.Registrar
+}
+
+func (l *lateAuthorizer) set(r *registrar.Registrar) { l.mu.Lock(); l.reg = r; l.mu.Unlock() }
+
+func (l *lateAuthorizer) Authorize(c *x509.Certificate) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reg.Authorize(c)
+}
+
+type noPasswords struct{}
+
+func (noPasswords) CheckPassword(string, string) bool { return false }

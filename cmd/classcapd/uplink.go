@@ -18,8 +18,27 @@ import (
 	"github.com/classcap/classcap/uplink/wire"
 )
 
-// newLink opens the MQTT link to the hub for the configured broker.
+// newLink opens the MQTT link to the hub: an enrolled box to the broker
+// its enrollment named, with its certificate only (mutual TLS); otherwise
+// to the configured broker with the configured user and password.
 func newLink(cfg *config.Box, d *daemon, log *slog.Logger) (*link.Link, error) {
+	if d.enroller != nil {
+		if id := d.enroller.Identity(); id != nil {
+			tlsCfg, err := id.TLSConfig(d.enroller.Keys())
+			if err != nil {
+				return nil, fmt.Errorf("uplink: enrolled identity: %w", err)
+			}
+			log.Info("uplink with the enrolled certificate", "broker", id.BrokerURL, "serial", id.Serial)
+			return link.New(link.Config{
+				Device:    cfg.Device.ID,
+				Broker:    id.BrokerURL,
+				TLS:       tlsCfg,
+				StorePath: filepath.Join(cfg.Device.DataDir, "uplink.db"),
+				Veto:      cfg.VetoWindow(),
+				Log:       log,
+			}, (*linkBox)(d))
+		}
+	}
 	var password string
 	if f := cfg.Uplink.PasswordFile; f != "" {
 		b, err := os.ReadFile(f)

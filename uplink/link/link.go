@@ -16,6 +16,7 @@ package link
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,9 @@ type Config struct {
 	Broker   string // tcp://host:1883
 	Username string
 	Password string
+	// TLS, if set, is the client TLS configuration: an enrolled box's
+	// certificate and the hub's CA (the broker URL is then ssl://).
+	TLS *tls.Config
 	// StorePath is the bbolt file holding the outbox and the command ids.
 	StorePath string
 	// Veto is how long a remote start is shown to the teacher.
@@ -232,6 +236,9 @@ func (l *Link) Run(ctx context.Context) error {
 			default:
 			}
 		})
+	if l.cfg.TLS != nil {
+		opts.SetTLSConfig(l.cfg.TLS)
+	}
 	if l.openConn != nil {
 		opts.SetCustomOpenConnectionFn(l.openConn)
 	}
