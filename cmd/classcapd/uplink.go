@@ -88,7 +88,7 @@ func (b *linkBox) State() wire.State {
 			Visibility: r.Visibility, RecordedS: r.Recorded, Segments: r.Segments, LastLesson: r.LastLesson},
 		Disk:       &wire.Disk{FreeMB: s.Disk.FreeMB, TotalMB: s.Disk.TotalMB},
 		Camera:     &wire.Camera{OK: s.Camera.Fault == "", Encoder: s.Camera.Encoder, Frames: s.Camera.Frames, Fault: s.Camera.Fault},
-		Microphone: &wire.Microphone{OK: s.Microphone.Fault == "", Packets: s.Microphone.Packets, Dead: s.Microphone.Dead, Fault: s.Microphone.Fault},
+		Microphone: &wire.Microphone{OK: s.Microphone.Fault == "", Packets: s.Microphone.Packets, Fault: s.Microphone.Fault},
 		Clock:      &wire.Clock{Synced: s.Clock.Synced, Source: s.Clock.Source},
 		Version:    s.Version,
 		UptimeS:    s.Uptime,
@@ -103,6 +103,12 @@ func (b *linkBox) State() wire.State {
 	st.Microphone.Levels = make([]wire.Level, 0, len(s.Microphone.Levels))
 	for _, l := range s.Microphone.Levels {
 		st.Microphone.Levels = append(st.Microphone.Levels, wire.Level{PeakDBFS: dbfs(l.PeakDBFS), RMSDBFS: dbfs(l.RMSDBFS)})
+	}
+	st.Microphone.Dead = nil
+	for _, ch := range s.Microphone.Dead {
+		if ch >= 0 && ch < len(st.Microphone.Levels) {
+			st.Microphone.Dead = append(st.Microphone.Dead, ch)
+		}
 	}
 	if t, ok := sysinfo.Temperature(); ok {
 		st.TemperatureC = &t

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -160,5 +161,29 @@ func TestRemoteStartStopOverMQTT(t *testing.T) {
 	}
 	if s := b.status(); s.Recorder.State != "idle" || s.Recorder.LastLesson != res.Lesson {
 		t.Fatalf("after the decline: %+v", s.Recorder)
+	}
+	// Every state the box published is valid, and the latest is current.
+	h.mu.Lock()
+	states := h.in[wire.KindState]
+	h.mu.Unlock()
+	for _, p := range states {
+		if _, err := wire.DecodeState(p); err != nil {
+			t.Fatalf("the box published an invalid state %s: %v", p, err)
+		}
+	}
+	b.waitFor("the idle state", 20*time.Second, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		st, err := wire.DecodeState(h.in[wire.KindState][len(h.in[wire.KindState])-1])
+		return err == nil && st.Online && st.Recorder.State == "idle" && st.Recorder.LastLesson == res.Lesson && st.Version != ""
+	})
+}
+
+// The state the daemon reports is always one the hub accepts.
+func TestLinkStateIsValid(t *testing.T) {
+	for _, v := range []float64{0, -3, -200, -1e9, math.Inf(-1), math.NaN(), 4} {
+		if got := dbfs(v); got > 0 || got < -200 || math.IsNaN(got) {
+			t.Fatalf("dbfs(%v) = %v", v, got)
+		}
 	}
 }
