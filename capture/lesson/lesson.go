@@ -117,6 +117,29 @@ type Audio struct {
 	Channels   int    `json:"channels"`
 	Rate       int    `json:"rate"`
 	BitrateBps int    `json:"bitrate"`
+	// Processing is what ran between the microphones and the encoder;
+	// absent in lessons recorded before it was written down.
+	Processing *AudioProcessing `json:"processing,omitempty"`
+}
+
+// AudioProcessing records the microphone-array processing of a lesson and
+// its settings.
+type AudioProcessing struct {
+	Chain  string `json:"chain"`            // "array" (capture/array) or "mixdown" (a plain average)
+	Reason string `json:"reason,omitempty"` // why the array chain is not running, when configured
+	// The array chain's settings (Chain "array").
+	Geometry      string       `json:"geometry,omitempty"` // preset name, or "custom"
+	Mics          [][3]float64 `json:"mics,omitempty"`     // capsule positions, metres
+	HighPassHz    float64      `json:"high_pass_hz,omitempty"`
+	AutoCalibrate bool         `json:"auto_calibrate,omitempty"`
+	ChannelGainDB []float64    `json:"channel_gain_db,omitempty"`
+	Beamform      bool         `json:"beamform,omitempty"`
+	SteerDeg      *float64     `json:"steer_deg,omitempty"` // fixed beam direction; absent: estimated
+	SuppressDB    float64      `json:"suppress_db,omitempty"`
+	AGC           bool         `json:"agc,omitempty"`
+	AGCTargetDBFS float64      `json:"agc_target_dbfs,omitempty"`
+	AGCMaxGainDB  float64      `json:"agc_max_gain_db,omitempty"`
+	LimitDBFS     float64      `json:"limit_dbfs,omitempty"`
 }
 
 // Meta is lesson.json.

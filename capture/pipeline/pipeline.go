@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/classcap/classcap/capture/array"
 	"github.com/classcap/classcap/capture/audio"
 	"github.com/classcap/classcap/capture/media"
 )
@@ -127,6 +128,9 @@ type Config struct {
 	// doubles on each failure up to RetryMax (default 10 s), and starts over
 	// once the device has delivered again.
 	RetryMin, RetryMax time.Duration
+	// Array, when set, runs the microphone-array chain instead of the
+	// plain average (its Rate and OutChannels are filled in).
+	Array *array.Config
 }
 
 // Pipeline runs a camera and a microphone into an output.
@@ -143,6 +147,7 @@ type Pipeline struct {
 	videoN atomic.Uint64
 	audioN atomic.Uint64
 	errs   map[string]string
+	arr    arrayState
 
 	// after waits between retries (time.After; a fake in tests).
 	after func(time.Duration) <-chan time.Time
@@ -344,7 +349,7 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 		}
 	}
 	meter := audio.NewMeter(channels, rate)
-	mixer := &audio.Mixer{Channels: p.cfg.AudioChannels}
+	mix := p.arr.mixer(p.cfg, channels, &audio.Mixer{Channels: p.cfg.AudioChannels}, p.log)
 	emit := func(pkt media.AudioPacket) {
 		p.audioN.Add(1)
 		p.out.WriteAudio(pkt)
@@ -369,7 +374,11 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 				return
 			}
 		}
-		if err := enc.Write(mixer.Mix(pcm), emit); err != nil {
+		out, err := mix(pcm)
+		if err == nil {
+			err = enc.Write(out, emit)
+		}
+		if err != nil {
 			procErr = err
 			cancel()
 		}

@@ -103,6 +103,9 @@ type Deps struct {
 	ForceKeyframe func() bool
 	// Encoder names the video encoder in use, for lesson.json.
 	Encoder func() string
+	// AudioProcessing, when set, names the audio processing recorded in
+	// lesson.json.
+	AudioProcessing func() *lesson.AudioProcessing
 	// ShowLED shows a pattern on the status LED.
 	ShowLED func(led.Pattern)
 	// FreeBytes reports the free space where lessons are written.
@@ -900,6 +903,9 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 			Video: lesson.Video{Codec: "h264", Width: vp.Width, Height: vp.Height, Encoder: r.deps.Encoder(),
 				SPS: vp.SPS, PPS: vp.PPS},
 			Audio: lesson.Audio{Codec: "opus", Channels: r.cfg.AudioChannels, Rate: media.AudioRate, BitrateBps: r.cfg.AudioBitrateBps},
+		}
+		if r.deps.AudioProcessing != nil {
+			m.Audio.Processing = r.deps.AudioProcessing()
 		}
 		rec, err = r.deps.Store.Create(m, wcfg)
 	}

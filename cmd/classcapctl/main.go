@@ -173,6 +173,9 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 		mic += ", FAULT: " + s.Microphone.Fault
 	}
 	fmt.Fprintf(w, "microphone %s\n", mic)
+	if a := s.Microphone.Array; a != nil {
+		fmt.Fprintf(w, "array      %s\n", arrayLine(*a))
+	}
 	fmt.Fprintf(w, "disk       %d MB free of %d MB\n", s.Disk.FreeMB, s.Disk.TotalMB)
 	clock := "not synchronised (" + s.Clock.Source + ")"
 	if s.Clock.Synced {
@@ -328,4 +331,17 @@ func simulate(ctx context.Context, c *control.Client, args []string, w io.Writer
 		return nil
 	}
 	return usageError(fmt.Sprintf("sim: unknown %q (say press or hold SECONDS)", args[0]))
+}
+
+// arrayLine describes the microphone-array processing in one line.
+func arrayLine(a control.Array) string {
+	if !a.Running {
+		return "off: " + a.Reason
+	}
+	talk := "silence"
+	if a.Speech {
+		talk = "speech"
+	}
+	return fmt.Sprintf("talker at %.0f°, speech %.0f dBFS, noise floor %.0f dBFS, AGC %+.1f dB, out %.0f dBFS RMS (%s)",
+		a.AzimuthDeg, a.SpeechDBFS, a.NoiseDBFS, a.GainDB, a.OutRMSDBFS, talk)
 }

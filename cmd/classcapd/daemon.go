@@ -128,8 +128,13 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 
 	// -> fan-out -> recorder -> lesson store + catalog
 	d.stream = stream.New()
+	arrayCfg, err := arrayConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	d.pipeline = pipeline.New(pipeline.Config{
 		AudioChannels: cfg.Audio.Channels, AudioBitrateBps: cfg.Audio.BitrateKbps * 1000, AudioComplexity: cfg.Audio.Complexity,
+		Array: arrayCfg,
 	}, video, mic, d.stream, log.With("component", "capture"))
 	cat, err := catalog.Open(filepath.Join(cfg.Device.DataDir, "catalog.db"), store, log.With("component", "catalog"))
 	if err != nil {
@@ -170,7 +175,10 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		ForceKeyframe: d.pipeline.ForceKeyframe,
 		Encoder:       d.pipeline.Encoder,
 		Faults:        d.pipeline.Faults,
-		ShowLED:       d.led.Show,
+		AudioProcessing: func() *lesson.AudioProcessing {
+			return audioProcessing(d.pipeline, cfg.Audio.Array)
+		},
+		ShowLED: d.led.Show,
 		FreeBytes: func() (uint64, error) {
 			du, err := sysinfo.DiskUsage(cfg.Device.DataDir)
 			return du.FreeBytes, err
@@ -465,6 +473,7 @@ func (d *daemon) Status() control.Status {
 	for _, l := range d.pipeline.Levels() {
 		s.Microphone.Levels = append(s.Microphone.Levels, control.Level{PeakDBFS: l.PeakDBFS, RMSDBFS: l.RMSDBFS})
 	}
+	s.Microphone.Array = arrayStatus(d.pipeline, d.cfg.Audio.Array)
 	if du, err := sysinfo.DiskUsage(d.cfg.Device.DataDir); err == nil {
 		s.Disk.FreeMB, s.Disk.TotalMB = du.FreeBytes>>20, du.TotalBytes>>20
 	}

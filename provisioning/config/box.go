@@ -86,6 +86,8 @@ type AudioSection struct {
 	BitrateKbps int `toml:"bitrate_kbps"`
 	Channels    int `toml:"channels"` // channels of the recorded stream: 1 or 2
 	Complexity  int `toml:"complexity"`
+	// Array is [audio.array]: the microphone-array processing.
+	Array ArraySection `toml:"array"`
 }
 
 // RecordingSection is [recording].
@@ -175,6 +177,7 @@ func DefaultBox() Box {
 			BitrateKbps: 32,
 			Channels:    1,
 			Complexity:  10,
+			Array:       DefaultArray(),
 		},
 		Recording: RecordingSection{
 			SegmentSeconds: 4,
@@ -334,6 +337,7 @@ func (b *Box) Validate() error {
 	p.intRange("audio.bitrate_kbps", int64(b.Audio.BitrateKbps), 6, 510)
 	p.intRange("audio.channels", int64(b.Audio.Channels), 1, 2)
 	p.intRange("audio.complexity", int64(b.Audio.Complexity), 0, 10)
+	p.validateArray(b.Audio.Array)
 
 	// [recording]
 	rec := b.Recording

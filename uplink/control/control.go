@@ -26,6 +26,19 @@ type Level struct {
 	RMSDBFS  float64 `json:"rms_dbfs"`
 }
 
+// Array is the microphone-array processing's state and 100 ms meters.
+type Array struct {
+	Running     bool    `json:"running"`
+	Reason      string  `json:"reason,omitempty"` // why it does not run
+	SpeechDBFS  float64 `json:"speech_dbfs"`      // speech level at the beam, before the AGC
+	NoiseDBFS   float64 `json:"noise_dbfs"`       // stationary noise floor at the beam
+	AzimuthDeg  float64 `json:"azimuth_deg"`      // talker direction
+	Speech      bool    `json:"speech"`           // speech in the last 100 ms
+	GainDB      float64 `json:"gain_db"`          // the AGC's gain
+	OutPeakDBFS float64 `json:"out_peak_dbfs"`
+	OutRMSDBFS  float64 `json:"out_rms_dbfs"`
+}
+
 // Status is everything `classcapctl status` shows.
 type Status struct {
 	Device   string          `json:"device"`
@@ -43,6 +56,7 @@ type Status struct {
 		Levels  []Level `json:"levels"`
 		Dead    []int   `json:"dead_channels,omitempty"` // silent for a minute while others carry sound
 		Fault   string  `json:"fault,omitempty"`
+		Array   *Array  `json:"array,omitempty"` // the microphone-array processing, when configured
 	} `json:"microphone"`
 	Disk struct {
 		FreeMB  uint64 `json:"free_mb"`
