@@ -8,6 +8,8 @@
 //	videoenc (openh264) ---- access units ------+
 //	                                             \
 //	mic array --> audio (resample, meter, mixdown, Opus) --> pipeline --> stream (fan-out)
+//	              array (beam, denoise, AGC) replaces the mixdown when the
+//	              microphone matches the configured geometry
 //	                                                                        |        \
 //	                                                                   recorder   live view (later,
 //	                                                                        |      lossy readers)
@@ -17,7 +19,8 @@
 //	                                                                        |
 //	                                                    catalog (bbolt index, upload states)
 //
-// media holds the types that flow between them, durable the crash-safe
+// array is the microphone-array processing (with room, its measurement
+// bench); media holds the types that flow between them, durable the crash-safe
 // file writes, h264 the bitstream helpers, and mediatest the ffmpeg-judged
 // test helpers.
 package capture

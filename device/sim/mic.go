@@ -30,6 +30,7 @@ type MicConfig struct {
 	Block    time.Duration // default 10ms
 	Epoch    time.Time     // zero of the PTS timeline; default the start of Run
 	Seed     int64         // the same seed gives the same signal
+	NoiseRMS float64       // independent noise per channel; 0 means 0.001 (about -60 dBFS)
 }
 
 // MicArray is a synthetic microphone array: one talker (a glottal pulse
@@ -47,6 +48,7 @@ type MicArray struct {
 	noise *rand.Rand
 	pos   int64 // frames rendered; the PTS of the next frame is pos/Rate
 	buf   []float32
+	clean []float32 // when set, render writes the dry voice here
 }
 
 // NewMicArray returns a simulated array with cfg's defaults filled in.
@@ -59,6 +61,9 @@ func NewMicArray(cfg MicConfig) *MicArray {
 	}
 	if cfg.Block <= 0 {
 		cfg.Block = 10 * time.Millisecond
+	}
+	if cfg.NoiseRMS <= 0 {
+		cfg.NoiseRMS = micNoiseRMS
 	}
 	m := &MicArray{
 		cfg:         cfg,
@@ -91,6 +96,16 @@ func (m *MicArray) Render(n int) media.PCM {
 	return p
 }
 
+// RenderClean is Render that also returns the dry talker's signal of the
+// same frames: what channel 0 hears without noise (the other channels hear
+// it later by Delays).
+func (m *MicArray) RenderClean(n int) (media.PCM, []float32) {
+	m.clean = make([]float32, n)
+	defer func() { m.clean = nil }()
+	p := m.Render(n)
+	return p, m.clean
+}
+
 // render fills dst with the next frames and returns the PTS of the first.
 func (m *MicArray) render(dst []float32) time.Duration {
 	pts := m.pts(m.pos)
@@ -102,12 +117,15 @@ func (m *MicArray) render(dst []float32) time.Duration {
 			m.ringW = 0
 		}
 		m.ring[m.ringW] = m.voice.next()
+		if m.clean != nil {
+			m.clean[f/ch] = m.ring[m.ringW]
+		}
 		for c, d := range m.delays {
 			i := m.ringW - d
 			if i < 0 {
 				i += ring
 			}
-			n := (m.noise.Float32()*2 - 1) * (micNoiseRMS * sqrt3)
+			n := (m.noise.Float32()*2 - 1) * float32(m.cfg.NoiseRMS*sqrt3)
 			dst[f+c] = m.ring[i] + n
 		}
 	}
