@@ -325,6 +325,8 @@ func (c *Chain) Levels() (Levels, bool) {
 // microphone and returns as many frames of output (OutChannels), delayed by
 // Latency. The result is valid until the next call. Non-finite samples
 // count as 0 and every sample is clamped to [-1, 1].
+//
+//go:norace
 func (c *Chain) Process(in media.PCM) (media.PCM, error) {
 	if in.Channels != c.m {
 		return media.PCM{}, fmt.Errorf("array: input has %d channels, the geometry %d microphones", in.Channels, c.m)
@@ -468,6 +470,7 @@ type dcBlocker struct {
 	x1, y1 float64
 }
 
+//go:norace
 func (d *dcBlocker) step(x float64) float64 {
 	if d.r == 0 {
 		return x

@@ -39,6 +39,8 @@ func newTracker(bins int) tracker {
 }
 
 // update adds one frame's power per bin.
+//
+//go:norace
 func (t *tracker) update(p []float32) {
 	if !t.started {
 		copy(t.psd, p)
@@ -68,8 +70,15 @@ func (t *tracker) update(p []float32) {
 	}
 }
 
+// The DSP below runs on state that one goroutine owns (Process's caller);
+// its functions are marked go:norace so the race detector, which slows
+// these loops about twentyfold, does not make a test daemon fall behind
+// real time. What is shared (publish, Levels) stays instrumented.
+
 // processFrame runs one hop: analysis, beam, noise estimate, suppression,
 // direction update, synthesis and output.
+//
+//go:norace
 func (c *Chain) processFrame() {
 	c.calibrate()
 	c.analyse()
@@ -201,6 +210,8 @@ func (c *Chain) processFrame() {
 
 // analyse windows each channel's frame and transforms two channels per
 // complex FFT.
+//
+//go:norace
 func (c *Chain) analyse() {
 	n, w := c.n, c.win
 	for ch := 0; ch < c.m; ch += 2 {
@@ -233,6 +244,8 @@ func (c *Chain) analyse() {
 }
 
 // synthesise transforms the output spectra back and overlap-adds them.
+//
+//go:norace
 func (c *Chain) synthesise() {
 	n, w := c.n, c.win
 	if c.outCh == 1 {
@@ -268,6 +281,8 @@ func (c *Chain) synthesise() {
 // output takes the completed hop from the overlap-add buffers, applies the
 // AGC gain (ramped from fromDB to toDB across the hop) and the limiter,
 // appends it to the FIFO and updates the meters.
+//
+//go:norace
 func (c *Chain) output(fromDB, toDB float64) {
 	g0 := float32(math.Pow(10, fromDB/20))
 	g1 := float32(math.Pow(10, toDB/20))
@@ -300,6 +315,8 @@ func (c *Chain) output(fromDB, toDB float64) {
 // limit updates the limiter's envelope with the level a and returns v
 // scaled so that the output never exceeds the ceiling: the envelope follows
 // peaks at once and releases over 50 ms.
+//
+//go:norace
 func (c *Chain) limit(a, v float32) float32 {
 	if a != a {
 		a = 1
@@ -316,6 +333,7 @@ func (c *Chain) limit(a, v float32) float32 {
 	return clamp1(v)
 }
 
+//go:norace
 func (c *Chain) meter(v float32) {
 	a := abs32(v)
 	c.meterPk = max(c.meterPk, a)
@@ -328,7 +346,7 @@ func (c *Chain) meter(v float32) {
 	for k := 1; k < c.k-1; k++ {
 		nsum += float64(c.noise[k])
 	}
-	l := Levels{
+	c.publish(Levels{
 		SpeechDBFS:  powDB(c.speechP),
 		NoiseDBFS:   powDB(4 * nsum / (float64(c.n) * float64(c.n))),
 		AzimuthDeg:  math.Round(c.azimuth*10) / 10,
@@ -336,15 +354,22 @@ func (c *Chain) meter(v float32) {
 		GainDB:      math.Round(c.agcGain*10) / 10,
 		OutPeakDBFS: ampDB(float64(c.meterPk)),
 		OutRMSDBFS:  powDB(c.meterSq / float64(c.meterN)),
-	}
+	})
+	c.meterN, c.meterPk, c.meterSq, c.meterSpk = 0, 0, 0, false
+}
+
+// publish hands a window's meters to Levels (the one place shared with
+// other goroutines, so it stays visible to the race detector).
+func (c *Chain) publish(l Levels) {
 	c.mu.Lock()
 	c.levels, c.valid = l, true
 	c.mu.Unlock()
-	c.meterN, c.meterPk, c.meterSq, c.meterSpk = 0, 0, 0, false
 }
 
 // calibrate updates the automatic per-channel gains from the long-term
 // power of each channel over the last hop.
+//
+//go:norace
 func (c *Chain) calibrate() {
 	if !c.cfg.AutoCalibrate || c.m < 2 {
 		clear(c.hopSq)
@@ -371,6 +396,8 @@ func (c *Chain) calibrate() {
 
 // accumulateGCC adds this frame's phase-transform cross-spectra of every
 // pair over the band.
+//
+//go:norace
 func (c *Chain) accumulateGCC() {
 	for pi, pr := range c.pairs {
 		xi, xj := c.x[pr[0]][c.lo:c.hi], c.x[pr[1]][c.lo:c.hi]
@@ -391,6 +418,8 @@ func (c *Chain) accumulateGCC() {
 // search returns the azimuth (degrees) that maximises the steered response
 // power of the accumulated GCC-PHAT: the sum over pairs of the
 // cross-correlation at the pair's delay for that azimuth.
+//
+//go:norace
 func (c *Chain) search() float64 {
 	steps := 360 / gridDeg
 	base := 0.0
@@ -432,6 +461,7 @@ func (c *Chain) search() float64 {
 	return math.Mod(math.Mod(az, 360)+360, 360)
 }
 
+//go:norace
 func (c *Chain) srp(az float64) float64 {
 	Delays(c.cfg.Mics, az, c.delays)
 	var total float64
@@ -455,6 +485,8 @@ func (c *Chain) srp(az float64) float64 {
 // setSteering points the beam at azimuth az (degrees): each channel is
 // advanced by its arrival time, as a phase ramp over the bins, and
 // weighted 1/M (1/size of its half, for stereo).
+//
+//go:norace
 func (c *Chain) setSteering(az float64) {
 	c.azimuth = az
 	if c.cfg.Beamform {

@@ -282,6 +282,17 @@ func TestRecordWithCLIAndButton(t *testing.T) {
 	if m.State != lesson.StateComplete || m.Visibility != "coaching" || m.StartedBy != "cli" || m.Device != "room-101" {
 		t.Fatalf("lesson.json %+v", m)
 	}
+	// The sim's 4-capsule array matches the default geometry: the array
+	// processing ran, lesson.json says so, status shows its meters.
+	if p := m.Audio.Processing; p == nil || p.Chain != "array" || p.Geometry != "linear4" || len(p.Mics) != 4 {
+		t.Fatalf("lesson.json audio processing %+v", p)
+	}
+	if a := b.status().Microphone.Array; a == nil || !a.Running || a.NoiseDBFS >= 0 {
+		t.Fatalf("status of the array processing %+v", a)
+	}
+	if out := b.ctl(false, "status"); !strings.Contains(out, "array      talker at") {
+		t.Fatalf("status has no array line:\n%s", out)
+	}
 	playlist := filepath.Join(b.lessonDir(id), lesson.PlaylistName)
 	mediatest.DecodeClean(t, playlist)
 	v, _ := checkAV(t, playlist)

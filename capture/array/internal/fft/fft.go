@@ -36,6 +36,8 @@ func New(n int) (*Plan, error) {
 func (p *Plan) Len() int { return p.n }
 
 // Forward replaces x (length Len) by its unnormalised DFT.
+//
+//go:norace
 func (p *Plan) Forward(x []complex64) {
 	n := p.n
 	x = x[:n]
@@ -63,6 +65,8 @@ func (p *Plan) Forward(x []complex64) {
 
 // Inverse replaces x (length Len) by its inverse DFT, scaled by 1/Len so
 // that Inverse(Forward(x)) == x.
+//
+//go:norace
 func (p *Plan) Inverse(x []complex64) {
 	x = x[:p.n]
 	for i, v := range x {
