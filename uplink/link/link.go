@@ -248,7 +248,6 @@ func (l *Link) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); l.outboxLoop(ctx) }()
 	go func() { defer wg.Done(); l.stateLoop(ctx) }()
-	defer wg.Wait()
 
 	b := backoff{min: l.cfg.BackoffMin, max: l.cfg.BackoffMax}
 	for {
@@ -281,7 +280,9 @@ func (l *Link) Run(ctx context.Context) error {
 		break
 	}
 	// Say goodbye: the retained state goes offline now rather than at the
-	// broker's keep-alive timeout.
+	// broker's keep-alive timeout; after the state loop ended, so no online
+	// state can follow it.
+	wg.Wait()
 	if l.connected.Load() {
 		t := l.client.Publish(stateTopic, wire.QoS, true, wire.LastWill())
 		t.WaitTimeout(2 * time.Second)
