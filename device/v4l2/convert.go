@@ -122,3 +122,10 @@ func copyPlane(dst []byte, dstStride int, src []byte, srcStride, w, h int) {
 		copy(dst[y*dstStride:y*dstStride+w], src[y*srcStride:y*srcStride+w])
 	}
 }
+
+// ConvertFrame converts one raw frame of w x h in format f (YUYV, UYVY,
+// NV12 or YU12, lines packed) to I420, reusing dst when it has the size; it
+// is the conversion RawCamera applies to every captured frame.
+func ConvertFrame(dst *image.YCbCr, data []byte, f PixelFormat, w, h int) (*image.YCbCr, error) {
+	return toI420(dst, data, frameLayout{Format: f, Width: w, Height: h})
+}
