@@ -32,7 +32,7 @@ func (s *arrayState) mixer(cfg Config, channels int, m *audio.Mixer, log *slog.L
 	ac := *cfg.Array
 	ac.Rate, ac.OutChannels = media.AudioRate, max(cfg.AudioChannels, 1)
 	if len(ac.Mics) != channels {
-		s.reason = fmt.Sprintf("the microphone delivers %d channels, the array geometry has %d microphones", channels, len(ac.Mics))
+		s.reason = fmt.Sprintf("the microphone delivers %d channel(s), the array geometry has %d microphones", channels, len(ac.Mics))
 	} else if c, err := array.New(ac); err != nil {
 		s.reason = err.Error()
 	} else {
