@@ -123,6 +123,14 @@ func TestUploadsThroughTheHub(t *testing.T) {
 	if _, code := get(t, h.http+"/lessons/"+m.ID+"/"+segment.Name(9), coach); code != http.StatusNotFound {
 		t.Fatalf("missing segment: %d, want 404", code)
 	}
+	// The teacher makes it private (a newer lesson.json): it is no longer served.
+	m.Visibility = lesson.VisibilityPrivate
+	put(lesson.MetaName, m.Encode())
+	u.Kick()
+	waitUntil(t, "the private lesson refused", func() bool {
+		_, code := get(t, h.http+"/lessons/"+m.ID+"/"+lesson.PlaylistName, coach)
+		return code == http.StatusForbidden
+	})
 }
 
 func get(t *testing.T, url, token string) ([]byte, int) {

@@ -319,3 +319,19 @@ func (s *Store) Status(lessonID string) (Status, error) {
 	st.State = LessonComplete
 	return st, nil
 }
+
+// Visibility returns the visibility in a lesson's lesson.json on the hub.
+func (s *Store) Visibility(lessonID string) (string, error) {
+	if !s.Has(lessonID, lesson.MetaName) {
+		return "", fmt.Errorf("lesson store: %s has no lesson.json yet", lessonID)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Dir(lessonID), lesson.MetaName))
+	if err != nil {
+		return "", fmt.Errorf("lesson store: %w", err)
+	}
+	m, err := lesson.ParseMeta(b)
+	if err != nil {
+		return "", fmt.Errorf("lesson store: %s: %w", lessonID, err)
+	}
+	return m.Visibility, nil
+}

@@ -228,7 +228,14 @@ func (u *Uploader) lessonFiles(l catalog.Lesson) ([]File, bool, error) {
 			return File{}, false, err
 		}
 		if ok && t.State == catalog.SegmentVerified {
-			return File{}, true, nil
+			if name != lesson.PlaylistName && name != lesson.MetaName {
+				return File{}, true, nil
+			}
+			// lesson.json (and so the playlist) may change after the
+			// upload (a new visibility): the hub gets the newer one.
+			if sum, err := hashPath(filepath.Join(dir, name)); err != nil || sum == t.SHA256 {
+				return File{}, true, nil
+			}
 		}
 		return File{Device: u.cfg.Device, Lesson: l.ID, Name: name, Segment: n}, false, nil
 	}
@@ -407,6 +414,15 @@ func (u *Uploader) markState(f File, t catalog.Transfer) error {
 		return u.cat.SetSegmentState(f.Lesson, f.Segment, t.State)
 	}
 	return nil
+}
+
+func hashPath(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	return hashFile(fh)
 }
 
 func hashFile(r io.ReaderAt) (string, error) {
