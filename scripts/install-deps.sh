@@ -5,6 +5,7 @@
 #
 #   scripts/install-deps.sh          build + test: C compilers (cgo codecs), ffmpeg (ffprobe judges media)
 #   scripts/install-deps.sh cross    also the arm64 and armv7 cross compilers (make build-arm64/-armv7)
+#                                    and qemu-user, which runs their test binaries (make test-arm)
 #   scripts/install-deps.sh hwsim    also QEMU and busybox for the GPIO tests in a VM (scripts/hwsim/)
 #
 # Runs as root, or through sudo when it is not root. Never asks questions.
@@ -30,6 +31,7 @@ for arg in "$@"; do
 		packages+=(
 			gcc-aarch64-linux-gnu g++-aarch64-linux-gnu       # Raspberry Pi 4/5, 64-bit OS
 			gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf   # Raspberry Pi OS 32-bit (armv7)
+			qemu-user                                         # make test-arm: ARM test binaries here
 		)
 		;;
 	hwsim)
