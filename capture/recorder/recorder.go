@@ -831,7 +831,7 @@ func (r *Recorder) audio(p media.AudioPacket) {
 		return
 	}
 	if r.haveA && p.PTS-r.lastAEnd >= r.cfg.AudioGapAfter {
-		reason := "microphone: no sound"
+		reason := "microphone: sound lost"
 		if r.micFault != "" {
 			reason = "microphone lost: " + r.micFault
 		}

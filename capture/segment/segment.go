@@ -433,26 +433,35 @@ func (w *Writer) endGap(dts uint64) error {
 	return nil
 }
 
+// gapHoldback is how much of the newest audio a video gap keeps pending:
+// pictures reach the writer later than the sound of the same moment (they
+// are encoded first), so the keyframe that ends a gap finds the sound after
+// it still pending and the next segment begins with both.
+const gapHoldback = time.Second
+
 // pumpAudioOnly writes the audio of a video gap: a fragment every
-// FlushInterval, a new segment every SegmentDuration.
+// FlushInterval, a new segment every SegmentDuration, holding back the
+// newest gapHoldback.
 func (w *Writer) pumpAudioOnly() error {
-	if len(w.audio) == 0 {
+	hold := durToTicks(gapHoldback, media.AudioRate)
+	if len(w.audio) == 0 || w.nextA < hold {
 		return nil
 	}
+	limit := w.nextA - hold
 	if w.seg != nil {
 		start := w.seg.startA
 		if w.seg.hasVideo {
 			start = videoToAudio(w.seg.startV)
 		}
-		if w.nextA >= start+durToTicks(w.cfg.SegmentDuration, media.AudioRate) {
-			if err := w.fragment(^uint64(0), ^uint64(0)); err != nil {
+		if limit >= start+durToTicks(w.cfg.SegmentDuration, media.AudioRate) {
+			if err := w.fragment(^uint64(0), limit); err != nil {
 				return err
 			}
 			return w.closeSegment()
 		}
 	}
-	if w.nextA >= w.audio[0].dts+durToTicks(w.cfg.FlushInterval, media.AudioRate) {
-		return w.fragment(^uint64(0), ^uint64(0))
+	if limit >= w.audio[0].dts+durToTicks(w.cfg.FlushInterval, media.AudioRate) {
+		return w.fragment(^uint64(0), limit)
 	}
 	return nil
 }

@@ -224,11 +224,11 @@ func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.V
 			return nil, fmt.Errorf("camera %s: %w", info.Path, err)
 		}
 	} else {
-		all, err := v4l2.List()
-		if err != nil {
-			return nil, fmt.Errorf("camera: %w", err)
-		}
+		all, err := v4l2.List() // err names devices that did not answer; the others are usable
 		if len(all) == 0 {
+			if err != nil {
+				return nil, fmt.Errorf("camera: %w", err)
+			}
 			return nil, errors.New("camera: no V4L2 capture device found (set hardware.camera)")
 		}
 		if info, choice, err = v4l2.Pick(all, want); err != nil {

@@ -21,7 +21,7 @@ type queryCtrl struct {
 	Reserved     [2]uint32
 }
 
-type control struct {
+type v4l2Control struct {
 	ID    uint32
 	Value int32
 }
@@ -35,7 +35,7 @@ func iowr(nr, size uintptr) uintptr { return 3<<30 | size<<16 | 'V'<<8 | nr }
 
 var (
 	vidiocQueryCtrl = iowr(36, unsafe.Sizeof(queryCtrl{}))
-	vidiocSCtrl     = iowr(28, unsafe.Sizeof(control{}))
+	vidiocSCtrl     = iowr(28, unsafe.Sizeof(v4l2Control{}))
 )
 
 func ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
@@ -79,6 +79,6 @@ func findControl(fd int, name string) (uint32, error) {
 }
 
 func setControl(fd int, id uint32, v int32) error {
-	c := control{ID: id, Value: v}
+	c := v4l2Control{ID: id, Value: v}
 	return ioctl(fd, vidiocSCtrl, unsafe.Pointer(&c))
 }

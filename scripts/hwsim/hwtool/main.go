@@ -9,6 +9,11 @@
 //	        one sine per channel (the channel count is the number of frequencies)
 //	hwtool ctrl -device /dev/video0 -name Disconnect [-value V]
 //	        find a control by name and set it (a button control is pressed)
+//	hwtool lesson -socket S -out REPORT [-seconds N] [-disconnect-at T]
+//	        wait until classcapd delivers, tap the gpio-sim button, record N s
+//	        (pressing the camera's Disconnect control T s in and waiting for
+//	        pictures to come back), tap again; write what status and the LED
+//	        line showed to REPORT (JSON)
 package main
 
 import (
@@ -39,6 +44,8 @@ func main() {
 		err = play(os.Args[2:])
 	case "ctrl":
 		err = ctrl(os.Args[2:])
+	case "lesson":
+		err = lessonCmd(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q (want play or ctrl)", os.Args[1])
 	}
@@ -130,18 +137,23 @@ func ctrl(args []string) error {
 	if *name == "" {
 		return errors.New("ctrl: -name is required")
 	}
-	fd, err := syscall.Open(*dev, syscall.O_RDWR, 0)
+	return ctrlSet(*dev, *name, int32(*value))
+}
+
+// ctrlSet sets the control called name on device dev.
+func ctrlSet(dev, name string, value int32) error {
+	fd, err := syscall.Open(dev, syscall.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", *dev, err)
+		return fmt.Errorf("open %s: %w", dev, err)
 	}
 	defer syscall.Close(fd)
-	id, err := findControl(fd, *name)
+	id, err := findControl(fd, name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *dev, err)
+		return fmt.Errorf("%s: %w", dev, err)
 	}
-	if err := setControl(fd, id, int32(*value)); err != nil {
-		return fmt.Errorf("%s: set %q: %w", *dev, *name, err)
+	if err := setControl(fd, id, value); err != nil {
+		return fmt.Errorf("%s: set %q: %w", dev, name, err)
 	}
-	fmt.Printf("hwtool: %s: control %q (0x%x) set to %d\n", *dev, *name, id, *value)
+	fmt.Printf("hwtool: %s: control %q (0x%x) set to %d\n", dev, name, id, value)
 	return nil
 }
