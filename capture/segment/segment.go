@@ -134,6 +134,9 @@ type openSegment struct {
 	endV     uint64
 	endA     uint64
 	disc     bool
+	// videoGap: the camera was lost while this segment was written; its
+	// sound goes on past its last picture.
+	videoGap bool
 }
 
 // Writer turns access units and Opus packets into segment files. It is not
@@ -401,6 +404,9 @@ func (w *Writer) VideoGap() error {
 		}
 	}
 	w.videoGap = true
+	if w.seg != nil {
+		w.seg.videoGap = true
+	}
 	return nil
 }
 
@@ -586,7 +592,7 @@ func (w *Writer) openSegment(vs []videoSample, as []audioSample) error {
 		f.Close()
 		return err
 	}
-	s := &openSegment{number: n, path: path, f: f, sync: newSyncer(f), hash: sha256.New(), disc: w.nextDisc}
+	s := &openSegment{number: n, path: path, f: f, sync: newSyncer(f), hash: sha256.New(), disc: w.nextDisc, videoGap: w.videoGap}
 	if len(vs) > 0 {
 		s.hasVideo, s.startV = true, vs[0].dts
 	}
@@ -640,12 +646,9 @@ func spanOf(s *openSegment) (time.Duration, time.Duration) {
 	if s.hasVideo && s.endV > s.startV {
 		start := ticksToDur(s.startV, media.VideoClockRate)
 		end := ticksToDur(s.endV, media.VideoClockRate)
-		if s.hasAudio {
-			// Sound that goes on well past the last picture: the camera
-			// was lost within the segment.
-			if a := ticksToDur(s.endA, media.AudioRate); a > end+100*time.Millisecond {
-				end = a
-			}
+		if s.videoGap && s.hasAudio {
+			// The camera was lost within the segment: its sound goes on.
+			end = max(end, ticksToDur(s.endA, media.AudioRate))
 		}
 		return start, end - start
 	}
