@@ -144,13 +144,13 @@ if [ $QUIET = 1 ]; then
   timeout -k 5 "$TIMEOUT" qemu-system-x86_64 "${ACC[@]}" -m "$MEM" -smp 2 -nographic -no-reboot \
     -kernel "$KERNEL" -initrd "$WORK/initrd.gz" -nic none \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${VIRTFS[@]+"${VIRTFS[@]}"}" \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" < /dev/null > "$LOG" 2>&1
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 no_timer_check rdinit=/init" < /dev/null > "$LOG" 2>&1
   QS=$?
 else
   timeout -k 5 "$TIMEOUT" qemu-system-x86_64 "${ACC[@]}" -m "$MEM" -smp 2 -nographic -no-reboot \
     -kernel "$KERNEL" -initrd "$WORK/initrd.gz" -nic none \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${VIRTFS[@]+"${VIRTFS[@]}"}" \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" < /dev/null 2>&1 | tee "$LOG"
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 no_timer_check rdinit=/init" < /dev/null 2>&1 | tee "$LOG"
   QS=${PIPESTATUS[0]}
 fi
 T1=$(date +%s%N)
