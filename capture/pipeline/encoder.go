@@ -194,8 +194,13 @@ func EncodedWith(cam RawCamera, choice *EncoderChoice) *Video {
 		var encErr error
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		grid := newFrameGrid(choice.cfg.Params.FPS)
 		err := cam.Run(ctx, func(f media.RawFrame) {
 			if encErr != nil {
+				return
+			}
+			var keep bool
+			if f.PTS, keep = grid.place(f.PTS); !keep {
 				return
 			}
 			mu.Lock()
