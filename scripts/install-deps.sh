@@ -22,6 +22,8 @@ packages=(
 	ffmpeg         # ffprobe and ffmpeg judge every media file in tests
 	espeak-ng      # make bench: speech-like test audio
 	systemd        # systemd-analyze verify/security check the unit files in tests (no systemd as PID 1 needed)
+	mosquitto      # a real MQTT broker (and mosquitto_passwd) for the box link and hub tests
+	curl           # make bench: the peer of the upload goodput figures
 	ca-certificates
 )
 
