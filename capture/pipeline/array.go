@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/classcap/classcap/capture/array"
 	"github.com/classcap/classcap/capture/audio"
@@ -38,7 +39,14 @@ func (s *arrayState) mixer(cfg Config, channels int, m *audio.Mixer, log *slog.L
 	} else {
 		s.chain = c
 		log.Info("microphone-array processing on", "microphones", channels, "latency_samples", c.Latency())
-		return c.Process
+		// The chain's output lags its input by its latency: its first
+		// sample was heard that long before the input block's first one.
+		lat := time.Duration(c.Latency()) * time.Second / time.Duration(media.AudioRate)
+		return func(p media.PCM) (media.PCM, error) {
+			out, err := c.Process(p)
+			out.PTS -= lat
+			return out, err
+		}
 	}
 	log.Warn("microphone-array processing off; the channels are averaged", "reason", s.reason)
 	return plain

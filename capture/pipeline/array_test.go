@@ -15,6 +15,7 @@ import (
 
 	"github.com/classcap/classcap/capture/array"
 	"github.com/classcap/classcap/capture/array/room"
+	"github.com/classcap/classcap/capture/audio"
 	"github.com/classcap/classcap/capture/media"
 	"github.com/classcap/classcap/device/sim"
 )
@@ -189,5 +190,34 @@ func writeOgg(t *testing.T, path string, pkts []media.AudioPacket) {
 	}
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The chain's output carries the time it was heard: its PTS is the input's
+// less the chain's latency, so sound and pictures stay in step.
+func TestArrayOutputTimedByLatency(t *testing.T) {
+	linear4, err := array.LookupPreset("linear4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := array.Defaults(linear4)
+	var s arrayState
+	mix := s.mixer(Config{AudioChannels: 1, Array: &c}, 4, &audio.Mixer{Channels: 1}, slog.New(slog.DiscardHandler))
+	if s.chain == nil {
+		t.Fatalf("chain not running: %s", s.reason)
+	}
+	lat := time.Duration(s.chain.Latency()) * time.Second / time.Duration(media.AudioRate)
+	if lat <= 0 {
+		t.Fatalf("latency %v", lat)
+	}
+	for _, pts := range []time.Duration{time.Second, time.Second + 20*time.Millisecond} {
+		in := media.PCM{Samples: make([]float32, 960*4), Channels: 4, Rate: media.AudioRate, PTS: pts}
+		out, err := mix(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.PTS != pts-lat {
+			t.Fatalf("input at %v came out at %v, want %v (latency %v)", pts, out.PTS, pts-lat, lat)
+		}
 	}
 }
