@@ -5,6 +5,8 @@
 package media
 
 import (
+	"errors"
+	"fmt"
 	"image"
 	"time"
 )
@@ -67,4 +69,26 @@ type AudioPacket struct {
 // Duration returns the playing time of the packet.
 func (p AudioPacket) Duration() time.Duration {
 	return time.Duration(p.Samples) * time.Second / AudioRate
+}
+
+// CheckI420 reports whether img is a 4:2:0 picture of w x h whose planes
+// hold every pixel its strides address: what an encoder that reads the
+// planes directly needs, so that it never reads out of bounds.
+func CheckI420(img *image.YCbCr, w, h int) error {
+	if img == nil {
+		return errors.New("no image")
+	}
+	if img.Rect.Dx() != w || img.Rect.Dy() != h {
+		return fmt.Errorf("frame is %dx%d, encoder is %dx%d", img.Rect.Dx(), img.Rect.Dy(), w, h)
+	}
+	if img.SubsampleRatio != image.YCbCrSubsampleRatio420 {
+		return fmt.Errorf("frame is %v, want 4:2:0", img.SubsampleRatio)
+	}
+	cw, ch := w/2, h/2
+	if img.YStride < w || img.CStride < cw ||
+		len(img.Y) < (h-1)*img.YStride+w ||
+		len(img.Cb) < (ch-1)*img.CStride+cw || len(img.Cr) < (ch-1)*img.CStride+cw {
+		return errors.New("frame planes are shorter than the picture")
+	}
+	return nil
 }

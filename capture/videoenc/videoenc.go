@@ -131,7 +131,7 @@ func (e *Encoder) Encode(f media.RawFrame) (media.AccessUnit, error) {
 	if e.closed {
 		return media.AccessUnit{}, fmt.Errorf("encode h264: %w", ErrClosed)
 	}
-	if err := e.check(f.Image); err != nil {
+	if err := media.CheckI420(f.Image, e.cfg.Width, e.cfg.Height); err != nil {
 		return media.AccessUnit{}, fmt.Errorf("encode h264 frame %d: %w", f.Seq, err)
 	}
 
@@ -180,27 +180,6 @@ func (e *Encoder) Encode(f media.RawFrame) (media.AccessUnit, error) {
 		e.lastIDR, e.haveIDR = f.PTS, true
 	}
 	return au, nil
-}
-
-// check rejects pictures openh264 would read out of bounds.
-func (e *Encoder) check(img *image.YCbCr) error {
-	if img == nil {
-		return errors.New("no image")
-	}
-	w, h := img.Rect.Dx(), img.Rect.Dy()
-	if w != e.cfg.Width || h != e.cfg.Height {
-		return fmt.Errorf("frame is %dx%d, encoder is %dx%d", w, h, e.cfg.Width, e.cfg.Height)
-	}
-	if img.SubsampleRatio != image.YCbCrSubsampleRatio420 {
-		return fmt.Errorf("frame is %v, want 4:2:0", img.SubsampleRatio)
-	}
-	cw, ch := w/2, h/2
-	if img.YStride < w || img.CStride < cw ||
-		len(img.Y) < (h-1)*img.YStride+w ||
-		len(img.Cb) < (ch-1)*img.CStride+cw || len(img.Cr) < (ch-1)*img.CStride+cw {
-		return errors.New("frame planes are shorter than the picture")
-	}
-	return nil
 }
 
 func withoutParams(nalus [][]byte) [][]byte {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+
+	"github.com/classcap/classcap/capture/media"
 )
 
 // FormatFWHT is the coded format of the kernel's vicodec test codec (a
@@ -138,22 +140,11 @@ func newRawLayout(f PixelFormat, w, h, codedH, stride, size int) (rawLayout, err
 
 // fill writes img into dst in the layout; dst must hold Size bytes.
 func (l rawLayout) fill(dst []byte, img *image.YCbCr) error {
-	if img == nil {
-		return errors.New("no image")
+	if err := media.CheckI420(img, l.Width, l.Height); err != nil {
+		return err
 	}
 	w, h := l.Width, l.Height
-	if img.Rect.Dx() != w || img.Rect.Dy() != h {
-		return fmt.Errorf("frame is %dx%d, encoder is %dx%d", img.Rect.Dx(), img.Rect.Dy(), w, h)
-	}
-	if img.SubsampleRatio != image.YCbCrSubsampleRatio420 {
-		return fmt.Errorf("frame is %v, want 4:2:0", img.SubsampleRatio)
-	}
 	cw, ch := w/2, h/2
-	if img.YStride < w || img.CStride < cw ||
-		len(img.Y) < (h-1)*img.YStride+w ||
-		len(img.Cb) < (ch-1)*img.CStride+cw || len(img.Cr) < (ch-1)*img.CStride+cw {
-		return errors.New("frame planes are shorter than the picture")
-	}
 	if len(dst) < l.Size {
 		return fmt.Errorf("buffer of %d bytes, need %d", len(dst), l.Size)
 	}
