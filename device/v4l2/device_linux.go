@@ -116,27 +116,38 @@ func Probe(path string) (DeviceInfo, error) {
 // maxEnum bounds every enumeration, against drivers that never say EINVAL.
 const maxEnum = 256
 
-func enumFormats(fd int, bufType uint32) ([]FormatInfo, error) {
-	var out []FormatInfo
+// eachFormat calls f with every format the queue bufType offers.
+func eachFormat(fd int, bufType uint32, f func(fmtDesc) error) error {
 	for i := uint32(0); i < maxEnum; i++ {
 		d := fmtDesc{Index: i, Type: bufType}
 		if err := ioctl(fd, vidiocEnumFmt, unsafe.Pointer(&d)); err != nil {
 			if errors.Is(err, unix.EINVAL) {
-				break
+				return nil
 			}
-			return out, err
+			return err
 		}
+		if err := f(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func enumFormats(fd int, bufType uint32) ([]FormatInfo, error) {
+	var out []FormatInfo
+	err := eachFormat(fd, bufType, func(d fmtDesc) error {
 		f := FormatInfo{
 			Format:      PixelFormat(d.PixelFormat),
 			Description: cString(d.Description[:]),
 			Compressed:  d.Flags&fmtFlagCompressed != 0,
 		}
 		if err := enumSizes(fd, &f); err != nil {
-			return out, err
+			return err
 		}
 		out = append(out, f)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func enumSizes(fd int, f *FormatInfo) error {

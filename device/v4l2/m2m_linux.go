@@ -91,17 +91,11 @@ func queueTypes(mplane bool) (raw, coded uint32) {
 
 func enumFourCCs(fd int, bufType uint32) ([]PixelFormat, error) {
 	var out []PixelFormat
-	for i := uint32(0); i < maxEnum; i++ {
-		d := fmtDesc{Index: i, Type: bufType}
-		if err := ioctl(fd, vidiocEnumFmt, unsafe.Pointer(&d)); err != nil {
-			if errors.Is(err, unix.EINVAL) {
-				break
-			}
-			return out, err
-		}
+	err := eachFormat(fd, bufType, func(d fmtDesc) error {
 		out = append(out, PixelFormat(d.PixelFormat))
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // openM2M opens path and checks that it is a streaming memory-to-memory
