@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,13 +138,9 @@ func (a admin) viaHub(ctx context.Context, method, path string, in, out any) err
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}, Timeout: 30 * time.Second}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	body, err := api.JSONBody(in)
+	if err != nil {
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://hub"+path, body)
 	if err != nil {

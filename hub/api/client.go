@@ -58,14 +58,22 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
+// JSONBody returns in encoded as a request body, or nil when in is nil.
+func JSONBody(in any) (io.Reader, error) {
+	if in == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(b), nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	body, err := JSONBody(in)
+	if err != nil {
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
