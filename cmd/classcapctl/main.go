@@ -31,6 +31,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/classcap/classcap/capture/catalog"
 	"github.com/classcap/classcap/capture/durable"
 	"github.com/classcap/classcap/uplink/control"
 )
@@ -129,6 +130,24 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printList prints rows as JSON, or empty when there are none, or a table
+// of header and one line(row) per row.
+func printList[T any](w io.Writer, asJSON bool, rows []T, empty, header string, line func(T) string) error {
+	if asJSON {
+		return printJSON(w, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(w, empty)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, line(r))
+	}
+	return tw.Flush()
 }
 
 func status(ctx context.Context, c *control.Client, args []string, w io.Writer) error {
@@ -250,24 +269,12 @@ func lessons(ctx context.Context, c *control.Client, args []string, w io.Writer)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(w, ls)
-	}
-	if len(ls) == 0 {
-		fmt.Fprintln(w, "no lessons on this box yet")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LESSON\tSTATE\tVISIBILITY\tDURATION\tSEGMENTS\tSIZE\tSTARTED BY\tSTARTED")
-	for _, l := range ls {
-		wall := l.Wall
-		if wall == "" {
-			wall = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f MB\t%s\t%s\n", l.ID, l.State, l.Visibility,
-			(time.Duration(l.Duration*1000) * time.Millisecond).Round(time.Second), l.Segments, float64(l.Bytes)/1e6, l.StartedBy, wall)
-	}
-	return tw.Flush()
+	return printList(w, asJSON, ls, "no lessons on this box yet",
+		"LESSON\tSTATE\tVISIBILITY\tDURATION\tSEGMENTS\tSIZE\tSTARTED BY\tSTARTED",
+		func(l catalog.Lesson) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%.1f MB\t%s\t%s", l.ID, l.State, l.Visibility,
+				(time.Duration(l.Duration*1000) * time.Millisecond).Round(time.Second), l.Segments, float64(l.Bytes)/1e6, l.StartedBy, dash(l.Wall))
+		})
 }
 
 func export(ctx context.Context, c *control.Client, args []string, w io.Writer) error {

@@ -6,10 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/classcap/classcap/hub/api"
+	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/uplink/wire"
 )
 
@@ -64,24 +64,16 @@ func runRemote(ctx context.Context, hub, token string, args []string, w io.Write
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(w, ls)
-		}
-		if len(ls) == 0 {
-			fmt.Fprintln(w, "no lessons reported yet")
-			return nil
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tLESSON\tSTATE\tVISIBILITY\tDURATION\tSEGMENTS\tSTARTED BY\tSTARTED")
-		for _, l := range ls {
-			state := "stopped"
-			if l.Recording {
-				state = "recording"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Device, l.ID, state, dash(l.Visibility),
-				(time.Duration(l.Seconds*1000) * time.Millisecond).Round(time.Second), l.Segments, dash(l.StartedBy), when(l.StartedAt))
-		}
-		return tw.Flush()
+		return printList(w, *asJSON, ls, "no lessons reported yet",
+			"DEVICE\tLESSON\tSTATE\tVISIBILITY\tDURATION\tSEGMENTS\tSTARTED BY\tSTARTED",
+			func(l registry.Lesson) string {
+				state := "stopped"
+				if l.Recording {
+					state = "recording"
+				}
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", l.Device, l.ID, state, dash(l.Visibility),
+					(time.Duration(l.Seconds*1000) * time.Millisecond).Round(time.Second), l.Segments, dash(l.StartedBy), when(l.StartedAt))
+			})
 	}
 	return usageError(fmt.Sprintf("unknown remote command %q", args[0]))
 }
@@ -109,23 +101,15 @@ func remoteDevices(ctx context.Context, c *api.Client, args []string, w io.Write
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(w, ds)
-	}
-	if len(ds) == 0 {
-		fmt.Fprintln(w, "no devices registered (classcap-hub device add ID)")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tONLINE\tRECORDER\tLESSON\tVERSION\tLAST SEEN")
-	for _, d := range ds {
-		online := "no"
-		if d.Online {
-			online = "yes"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, online, dash(d.Recorder), dash(d.Lesson), dash(d.Version), when(d.LastSeen))
-	}
-	return tw.Flush()
+	return printList(w, asJSON, ds, "no devices registered (classcap-hub device add ID)",
+		"DEVICE\tONLINE\tRECORDER\tLESSON\tVERSION\tLAST SEEN",
+		func(d api.DeviceSummary) string {
+			online := "no"
+			if d.Online {
+				online = "yes"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.ID, online, dash(d.Recorder), dash(d.Lesson), dash(d.Version), when(d.LastSeen))
+		})
 }
 
 func printDevice(w io.Writer, d api.DeviceDetail) {
