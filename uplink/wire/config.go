@@ -3,7 +3,6 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 )
 
 // Config is the hub's desired configuration for a box, published retained
@@ -36,14 +35,7 @@ func ConfigTopic(device string) string { return Topic(device, KindConfig) }
 // DecodeConfig reads and checks a desired configuration: v, a version of
 // 1 or more, and settings that are a JSON object.
 func DecodeConfig(b []byte) (Config, error) {
-	var c Config
-	if err := decodeJSON("config", b, &c, true); err != nil {
-		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config: %w: %w", ErrMalformed, err)
-	}
-	return c, nil
+	return decodeChecked("config", b, true, Config.Validate)
 }
 
 // Validate checks a desired configuration's envelope (the settings'

@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Event types.
 const (
@@ -67,14 +64,7 @@ type AlarmEvent struct {
 
 // DecodeEvent reads and checks an event.
 func DecodeEvent(b []byte) (Event, error) {
-	var e Event
-	if err := decodeJSON("event", b, &e, false); err != nil {
-		return Event{}, err
-	}
-	if err := e.Validate(); err != nil {
-		return Event{}, fmt.Errorf("event: %w: %w", ErrMalformed, err)
-	}
-	return e, nil
+	return decodeChecked("event", b, false, Event.Validate)
 }
 
 // Validate checks an event.

@@ -108,3 +108,18 @@ func parseTime(field, s string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// decodeChecked reads b into a T with decodeJSON and checks it with
+// validate; what names the payload in errors.
+func decodeChecked[T any](what string, b []byte, strict bool, validate func(T) error) (T, error) {
+	var v T
+	if err := decodeJSON(what, b, &v, strict); err != nil {
+		var zero T
+		return zero, err
+	}
+	if err := validate(v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w: %w", what, ErrMalformed, err)
+	}
+	return v, nil
+}

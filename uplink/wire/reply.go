@@ -105,14 +105,7 @@ func ErrorReply(id, code, msg string) Reply {
 
 // DecodeReply reads and checks a reply.
 func DecodeReply(b []byte) (Reply, error) {
-	var r Reply
-	if err := decodeJSON("reply", b, &r, false); err != nil {
-		return Reply{}, err
-	}
-	if err := r.validate(); err != nil {
-		return Reply{}, fmt.Errorf("reply: %w: %w", ErrMalformed, err)
-	}
-	return r, nil
+	return decodeChecked("reply", b, false, Reply.validate)
 }
 
 func (r Reply) validate() error {

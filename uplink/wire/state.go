@@ -107,14 +107,7 @@ func LastWill() []byte { return []byte(`{"v":1,"online":false}`) }
 
 // DecodeState reads and checks a state (the last will included).
 func DecodeState(b []byte) (State, error) {
-	var s State
-	if err := decodeJSON("state", b, &s, false); err != nil {
-		return State{}, err
-	}
-	if err := s.Validate(); err != nil {
-		return State{}, fmt.Errorf("state: %w: %w", ErrMalformed, err)
-	}
-	return s, nil
+	return decodeChecked("state", b, false, State.Validate)
 }
 
 // Validate checks a state.

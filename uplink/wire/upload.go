@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // UploadTopic is where a box asks for upload grants and reports files sent.
 func UploadTopic(device string) string { return Topic(device, KindUpload) }
@@ -88,14 +85,7 @@ func (m UploadMsg) Validate() error {
 
 // DecodeUpload reads and checks an upload message.
 func DecodeUpload(b []byte) (UploadMsg, error) {
-	var m UploadMsg
-	if err := decodeJSON("upload", b, &m, false); err != nil {
-		return UploadMsg{}, err
-	}
-	if err := m.Validate(); err != nil {
-		return UploadMsg{}, fmt.Errorf("upload: %w: %w", ErrMalformed, err)
-	}
-	return m, nil
+	return decodeChecked("upload", b, false, UploadMsg.Validate)
 }
 
 // Validate checks a grant message.
@@ -126,12 +116,5 @@ func (m GrantMsg) Validate() error {
 
 // DecodeGrant reads and checks a grant message.
 func DecodeGrant(b []byte) (GrantMsg, error) {
-	var m GrantMsg
-	if err := decodeJSON("grant", b, &m, false); err != nil {
-		return GrantMsg{}, err
-	}
-	if err := m.Validate(); err != nil {
-		return GrantMsg{}, fmt.Errorf("grant: %w: %w", ErrMalformed, err)
-	}
-	return m, nil
+	return decodeChecked("grant", b, false, GrantMsg.Validate)
 }
