@@ -107,15 +107,25 @@ func refuse(status int, reason enrollapi.Reason, format string, a ...any) *refus
 	return &refusal{status: status, body: enrollapi.Refusal{V: enrollapi.Version, Reason: reason, Error: fmt.Sprintf(format, a...)}}
 }
 
-// Enroll redeems req.Claim and signs req.CSR for a new device.
-func (r *Registrar) Enroll(req enrollapi.Request) (enrollapi.Response, error) {
-	csr, err := ca.ParseCSR([]byte(req.CSR))
+// parseCSR reads a request's CSR and the key id of its public key; a CSR
+// that cannot be read is refused as a bad request.
+func parseCSR(csrPEM string) (*x509.CertificateRequest, string, error) {
+	csr, err := ca.ParseCSR([]byte(csrPEM))
 	if err != nil {
-		return enrollapi.Response{}, refuse(http.StatusBadRequest, enrollapi.BadRequest, "%v", err)
+		return nil, "", refuse(http.StatusBadRequest, enrollapi.BadRequest, "%v", err)
 	}
 	keyID, err := ca.KeyID(csr.PublicKey)
 	if err != nil {
-		return enrollapi.Response{}, refuse(http.StatusBadRequest, enrollapi.BadRequest, "%v", err)
+		return nil, "", refuse(http.StatusBadRequest, enrollapi.BadRequest, "%v", err)
+	}
+	return csr, keyID, nil
+}
+
+// Enroll redeems req.Claim and signs req.CSR for a new device.
+func (r *Registrar) Enroll(req enrollapi.Request) (enrollapi.Response, error) {
+	csr, keyID, err := parseCSR(req.CSR)
+	if err != nil {
+		return enrollapi.Response{}, err
 	}
 	// A key that is enrolled uses its certificate from then on.
 	if d, ok, err := r.byKey(keyID); err != nil {
@@ -178,13 +188,9 @@ func (r *Registrar) Enroll(req enrollapi.Request) (enrollapi.Response, error) {
 // its key. An expired certificate may be renewed: a box stored over the
 // holidays comes back without an operator; revocation is what cuts a box off.
 func (r *Registrar) Renew(req enrollapi.Request) (enrollapi.Response, error) {
-	csr, err := ca.ParseCSR([]byte(req.CSR))
+	csr, keyID, err := parseCSR(req.CSR)
 	if err != nil {
-		return enrollapi.Response{}, refuse(http.StatusBadRequest, enrollapi.BadRequest, "%v", err)
-	}
-	keyID, err := ca.KeyID(csr.PublicKey)
-	if err != nil {
-		return enrollapi.Response{}, refuse(http.StatusBadRequest, enrollapi.BadRequest, "%v", err)
+		return enrollapi.Response{}, err
 	}
 	d, ok, err := r.byKey(keyID)
 	switch {
