@@ -237,14 +237,14 @@ func TestUploadEndToEnd(t *testing.T) {
 	token := h.verb("token", "create", "-role", "coach", "-name", "e2e")
 	pw := h.verb("device", "add", "room-101")
 	pwFile := filepath.Join(t.TempDir(), "mqtt-password")
-	os.WriteFile(pwFile, []byte(pw+"\n"), 0o600)
+	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	video, audio := replayInput(t)
 	uplink := fmt.Sprintf("[uplink]\nbroker = \"tcp://%s\"\nusername = \"room-101\"\npassword_file = %q\n", h.broker, pwFile)
 	b := newBox(t, uplink)
-	cfg, _ := os.ReadFile(b.cfg)
-	cfg = bytes.Replace(cfg, []byte(`profile = "sim"`), []byte(`profile = "replay"`), 1)
-	cfg = append(cfg, []byte(fmt.Sprintf("[hardware.replay]\nvideo = %q\naudio = %q\nfps = 30\npace = \"fast\"\n", video, audio))...)
-	os.WriteFile(b.cfg, cfg, 0o644)
+	editConfig(t, b.cfg, `profile = "sim"`, `profile = "replay"`,
+		fmt.Sprintf("[hardware.replay]\nvideo = %q\naudio = %q\nfps = 30\npace = \"fast\"\n", video, audio))
 	b.start()
 
 	record := func() string {
@@ -259,9 +259,7 @@ func TestUploadEndToEnd(t *testing.T) {
 
 	// Slow uploads down so the faults land mid-transfer.
 	b.signal(syscall.SIGTERM)
-	cfg, _ = os.ReadFile(b.cfg)
-	cfg = bytes.Replace(cfg, []byte("[uplink]\n"), []byte("[uplink]\nupload_rate_kbps = 4000\nupload_concurrency = 1\n"), 1)
-	os.WriteFile(b.cfg, cfg, 0o644)
+	editConfig(t, b.cfg, "[uplink]\n", "[uplink]\nupload_rate_kbps = 4000\nupload_concurrency = 1\n", "")
 	b.start()
 	second := record()
 	partial := func() bool {
@@ -298,4 +296,23 @@ func TestUploadEndToEnd(t *testing.T) {
 		t.Fatalf("box upload status %+v; want an empty backlog", s.Upload)
 	}
 	b.signal(syscall.SIGTERM)
+}
+
+// editConfig replaces the first old in the configuration file at path with
+// new and appends extra; it fails if the file has no old, so a setting the
+// test depends on cannot silently stay out.
+func editConfig(t *testing.T, path, old, new, extra string) {
+	t.Helper()
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(cfg, []byte(old)) {
+		t.Fatalf("%s has no %q to replace", path, old)
+	}
+	cfg = bytes.Replace(cfg, []byte(old), []byte(new), 1)
+	cfg = append(cfg, extra...)
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
