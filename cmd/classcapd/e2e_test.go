@@ -513,10 +513,8 @@ func TestReplayPassthrough(t *testing.T) {
 		}
 	}
 	b := newBox(t, "")
-	cfg, _ := os.ReadFile(b.cfg)
-	cfg = bytes.Replace(cfg, []byte(`profile = "sim"`), []byte(`profile = "replay"`), 1)
-	cfg = append(cfg, []byte(fmt.Sprintf("[hardware.replay]\nvideo = %q\naudio = %q\nfps = 30\npace = \"realtime\"\n", video, audio))...)
-	os.WriteFile(b.cfg, cfg, 0o644)
+	editConfig(t, b.cfg, `profile = "sim"`, `profile = "replay"`,
+		fmt.Sprintf("[hardware.replay]\nvideo = %q\naudio = %q\nfps = 30\npace = \"realtime\"\n", video, audio))
 	b.start()
 	b.waitFor("a second of media", 10*time.Second, func() bool { return b.status().Camera.Frames > 40 })
 	out := b.ctl(false, "record", "start")
