@@ -22,9 +22,17 @@ func (c *fakeClock) now() Clock { return Clock{BootID: "boot-a", BootTime: c.boo
 
 func feed(t *testing.T, r *Recording, aus []media.AccessUnit, base time.Duration) {
 	t.Helper()
+	feedLagging(t, r, aus, base, 0)
+}
+
+// feedLagging feeds pictures and sound, the sound reaching the recording
+// lag after the pictures of the same moment (as from a capture pipeline
+// whose audio path is slower).
+func feedLagging(t *testing.T, r *Recording, aus []media.AccessUnit, base, lag time.Duration) {
+	t.Helper()
 	a := time.Duration(0)
 	for _, au := range aus {
-		for a+20*time.Millisecond <= au.PTS+33*time.Millisecond {
+		for a+20*time.Millisecond <= au.PTS+33*time.Millisecond-lag {
 			if err := r.WriteAudio(media.AudioPacket{Data: mediatest.SilentOpus, PTS: base + a, Samples: 960, Channels: 1}); err != nil {
 				t.Fatal(err)
 			}
@@ -255,6 +263,52 @@ func TestCrashDuringContinuedRun(t *testing.T) {
 	segs := rec2.Meta.Segments
 	if len(segs) != 2 || segs[0].Discontinuity || !segs[1].Discontinuity {
 		t.Fatalf("segments %+v, want the second to follow a discontinuity", segs)
+	}
+}
+
+// TestCrashesKeepSoundInStep crashes a lesson again and again while its
+// sound lags its pictures: each continued run starts both tracks at the
+// same moment, so the lag of one crash is not carried into the next run
+// and does not add up over many.
+func TestCrashesKeepSoundInStep(t *testing.T) {
+	aus, vp := mediatest.H264(t, 2, 30, 30)
+	s := newStore(t)
+	clk := &fakeClock{boot: 100}
+	id := NewID(4)
+	cfg := WriterConfig{SegmentDuration: 4 * time.Second, Video: vp, AudioChannels: 1, Now: clk.now}
+	r, err := s.Create(Meta{ID: id, Number: 4, Visibility: VisibilityPrivate}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lag = 150 * time.Millisecond
+	const crashes = 6
+	for k := 0; k <= crashes; k++ {
+		feedLagging(t, r, aus, time.Duration(k)*10*time.Second, lag)
+		if k == crashes {
+			break
+		}
+		crash(r)
+		rec, err := s.Recover(id, clk.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, a := rec.Position.Aligned(), rec.Position
+		if p.VideoTicks*media.AudioRate < a.AudioTicks*media.VideoClockRate || p.AudioTicks*media.VideoClockRate < a.VideoTicks*media.AudioRate {
+			t.Fatalf("crash %d: aligned position %+v starts before an end of %+v", k+1, p, a)
+		}
+		if r, err = s.Resume(rec, "crash", cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.Close(Stop{By: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	mediatest.DecodeClean(t, filepath.Join(s.Dir(id), PlaylistName))
+	v, a := mediatest.Durations(t, mediatest.Concat(t, s.Dir(id)))
+	// Sound ends one lag (and a packet) before the pictures, once; carried
+	// over every crash it would be crashes+1 lags.
+	if d := v - a; d < 0 || d > (lag+40*time.Millisecond).Seconds() {
+		t.Fatalf("video %.3f s, audio %.3f s: sound is %.3f s out of step after %d crashes", v, a, d, crashes)
 	}
 }
 

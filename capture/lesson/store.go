@@ -468,16 +468,17 @@ func (m *Meta) gapUntil(now Clock) time.Duration {
 func (s *Store) Resume(rec Recovered, reason string, cfg WriterConfig) (*Recording, error) {
 	m := rec.Meta
 	now := cfg.Now()
+	pos := rec.Position.Aligned()
 	gap := -1.0
 	if rec.Gap >= 0 {
 		gap = rec.Gap.Seconds()
 	}
 	m.Gaps = append(m.Gaps, Gap{At: m.Duration, Duration: gap, Reason: reason})
-	m.Runs = append(m.Runs, Run{Start: now, MediaStart: rec.Position.SegmentStart().Seconds()})
+	m.Runs = append(m.Runs, Run{Start: now, MediaStart: pos.SegmentStart().Seconds()})
 	if err := s.save(m); err != nil {
 		return nil, err
 	}
-	return s.open(m, cfg, rec.Position, len(m.Segments) > 0)
+	return s.open(m, cfg, pos, len(m.Segments) > 0)
 }
 
 // Finish closes a recovered lesson without continuing it.

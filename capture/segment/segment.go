@@ -93,6 +93,26 @@ func (p Position) SegmentStart() time.Duration {
 	return ticksToDur(p.AudioTicks, media.AudioRate)
 }
 
+// Aligned returns the position with both tracks starting at the same
+// moment: the later of the two ends. A run that continues a lesson after a
+// crash starts there, so its sound and pictures stay in step; otherwise
+// whatever one track was behind at the crash (sound reaches the writer
+// after the pictures of the same moment) would shift that track in every
+// later run, and grow with every crash. The shorter track gets a hole of
+// that size at the discontinuity.
+func (p Position) Aligned() Position {
+	// Compare v/90000 with a/48000 exactly: v*48000 against a*90000.
+	v, a := p.VideoTicks, p.AudioTicks
+	const vr, ar = media.VideoClockRate, media.AudioRate
+	switch {
+	case v*ar > a*vr:
+		p.AudioTicks = (v*ar + vr - 1) / vr
+	case a*vr > v*ar:
+		p.VideoTicks = (a*vr + ar - 1) / ar
+	}
+	return p
+}
+
 // Config sets up a Writer.
 type Config struct {
 	Dir             string

@@ -203,6 +203,21 @@ func TestContinueAfterPosition(t *testing.T) {
 	}
 }
 
+func TestPositionAligned(t *testing.T) {
+	for _, c := range []struct{ in, want Position }{
+		{Position{VideoTicks: 90000, AudioTicks: 48000}, Position{VideoTicks: 90000, AudioTicks: 48000}},
+		{Position{VideoTicks: 90000, AudioTicks: 38400}, Position{VideoTicks: 90000, AudioTicks: 48000}},
+		{Position{VideoTicks: 72000, AudioTicks: 48000}, Position{VideoTicks: 90000, AudioTicks: 48000}},
+		{Position{VideoTicks: 3003, AudioTicks: 0}, Position{VideoTicks: 3003, AudioTicks: 1602}}, // 1601.6 rounds up
+		{Position{VideoTicks: 0, AudioTicks: 960}, Position{VideoTicks: 1800, AudioTicks: 960}},
+		{Position{NextSegment: 5, NextMoof: 9}, Position{NextSegment: 5, NextMoof: 9}},
+	} {
+		if got := c.in.Aligned(); got != c.want {
+			t.Errorf("%+v.Aligned() = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
+
 func TestParseName(t *testing.T) {
 	for _, tc := range []struct {
 		in string
