@@ -245,8 +245,10 @@ type Recorder struct {
 	micFault string    // the last microphone fault seen during this lesson
 	lastVAt  time.Time // when the lesson's last picture arrived
 	lastAEnd time.Duration
-	haveA    bool      // lastAEnd is set
-	vgap     *videoGap // the camera is away during the lesson
+	haveA    bool          // lastAEnd is set
+	lastVPTS time.Duration // pipeline time of the lesson's last picture
+	stopping *pendingStop  // a stop waiting for the sound to catch up
+	vgap     *videoGap     // the camera is away during the lesson
 	remote   *pendingRemote
 	identify time.Time // the LED blinks identify until then
 	timer    *time.Timer
@@ -256,6 +258,20 @@ type Recorder struct {
 type videoGap struct {
 	at     time.Duration // media time where pictures stopped
 	reason string
+}
+
+// stopDrain bounds how long a stop waits for the sound of the last
+// pictures: sound reaches the recorder later than the pictures of the same
+// moment (it is processed and encoded in blocks), so a lesson closed at
+// once would lose its last words.
+const stopDrain = 500 * time.Millisecond
+
+// pendingStop is a stop waiting until the sound has caught up with the last
+// picture, or until its deadline.
+type pendingStop struct {
+	req     StopRequest
+	replies []chan reply
+	until   time.Time
 }
 
 // pendingRemote is a remote start shown to the teacher, not yet begun.
@@ -508,6 +524,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 			return nil
 		case c := <-r.cmds:
 			if c.abandon {
+				if w := r.stopping; w != nil {
+					for _, rep := range w.replies {
+						rep <- reply{err: fmt.Errorf("%w: recorder abandoned", ErrCancelled)}
+					}
+					r.stopping = nil
+				}
 				if r.rec != nil {
 					r.rec.Abandon()
 					r.rec = nil
@@ -555,8 +577,7 @@ func (r *Recorder) handle(c command) {
 			c.reply <- reply{err: ErrNotRecording}
 			return
 		}
-		m, err := r.stop(*c.stop)
-		c.reply <- reply{meta: m, err: err}
+		r.beginStop(*c.stop, c.reply)
 	case c.press != nil:
 		c.reply <- reply{}
 		r.press(*c.press)
@@ -646,6 +667,9 @@ func (r *Recorder) declineRemote() {
 // timers handles the veto window's end and identify's end.
 func (r *Recorder) timers() {
 	now := time.Now()
+	if r.stopping != nil && !now.Before(r.stopping.until) {
+		r.finishStop()
+	}
 	if r.remote != nil && !now.Before(r.remote.until) {
 		r.acceptRemote("veto window ended")
 	}
@@ -661,6 +685,9 @@ func (r *Recorder) armTimer() {
 	var next time.Time
 	if r.remote != nil {
 		next = r.remote.until
+	}
+	if r.stopping != nil && (next.IsZero() || r.stopping.until.Before(next)) {
+		next = r.stopping.until
 	}
 	if !r.identify.IsZero() && (next.IsZero() || r.identify.Before(next)) {
 		next = r.identify
@@ -690,9 +717,7 @@ func (r *Recorder) press(ev button.Event) {
 	switch ev.Kind {
 	case button.Tap:
 		if r.rec != nil || r.pending != nil {
-			if _, err := r.stop(StopRequest{By: "button", Reason: "tap"}); err != nil {
-				r.log.Error("stop by button failed", "err", err)
-			}
+			r.beginStop(StopRequest{By: "button", Reason: "tap"}, nil)
 			return
 		}
 		r.beginStart(StartRequest{By: "button"}, nil)
@@ -777,6 +802,9 @@ func (r *Recorder) video(au media.AccessUnit) {
 		}
 		return
 	}
+	if r.stopping != nil {
+		return // the lesson ends at the picture before the stop
+	}
 	if r.rec == nil {
 		if !au.IDR || au.PTS <= r.pending.keyAsked && r.pending.keyAsked > 0 {
 			return
@@ -799,7 +827,9 @@ func (r *Recorder) video(au media.AccessUnit) {
 	r.lastVAt = time.Now()
 	if err := r.rec.WriteVideo(au); err != nil && !errors.Is(err, segment.ErrNeedKeyframe) {
 		r.fail(err)
+		return
 	}
+	r.lastVPTS = max(r.lastVPTS, au.PTS)
 }
 
 // restartLesson ends the lesson when the camera came back with another
@@ -845,6 +875,9 @@ func (r *Recorder) audio(p media.AudioPacket) {
 	}
 	if p.PTS+p.Duration() > r.lastAEnd || !r.haveA {
 		r.lastAEnd, r.haveA = p.PTS+p.Duration(), true
+	}
+	if r.stopping != nil && r.lastAEnd > r.lastVPTS {
+		r.finishStop()
 	}
 }
 
@@ -915,6 +948,7 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 	r.rec = rec
 	r.pending = nil
 	r.lastVAt, r.haveA, r.vgap, r.camFault, r.micFault = time.Now(), false, nil, "", ""
+	r.lastVPTS = idr.PTS
 	if err := r.deps.Catalog.PutLesson(rec.Meta()); err != nil {
 		r.log.Error("catalog update failed", "err", err)
 	}
@@ -982,7 +1016,46 @@ func sameParams(v lesson.Video, p media.VideoParams) bool {
 	return string(v.SPS) == string(p.SPS) && string(v.PPS) == string(p.PPS)
 }
 
-func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
+// beginStop ends the lesson: at once when its sound has caught up with its
+// last picture (or there is no sound to wait for), else once it has or
+// stopDrain has passed. Pictures after the stop are not recorded. rep, when
+// not nil, gets the closed lesson.
+func (r *Recorder) beginStop(req StopRequest, rep chan reply) {
+	if r.stopping != nil {
+		if rep != nil {
+			r.stopping.replies = append(r.stopping.replies, rep)
+		}
+		return
+	}
+	if r.rec == nil || !r.haveA || r.vgap != nil || r.lastAEnd > r.lastVPTS {
+		m, err := r.stop(req)
+		if rep != nil {
+			rep <- reply{meta: m, err: err}
+		}
+		return
+	}
+	r.stopping = &pendingStop{req: req, until: time.Now().Add(stopDrain)}
+	if rep != nil {
+		r.stopping.replies = append(r.stopping.replies, rep)
+	}
+	r.setState(StateStopping, "")
+	r.armTimer()
+}
+
+// finishStop closes the lesson of a pending stop (stop answers its
+// callers).
+func (r *Recorder) finishStop() { r.stop(r.stopping.req) }
+
+// stop closes the lesson now. Callers of a pending stop get its outcome.
+func (r *Recorder) stop(req StopRequest) (m lesson.Meta, err error) {
+	if w := r.stopping; w != nil {
+		r.stopping = nil
+		defer func() {
+			for _, rep := range w.replies {
+				rep <- reply{meta: m, err: err}
+			}
+		}()
+	}
 	if r.pending != nil && r.rec == nil {
 		p := r.pending
 		r.pending = nil
@@ -995,7 +1068,7 @@ func (r *Recorder) stop(req StopRequest) (lesson.Meta, error) {
 	r.setState(StateStopping, "")
 	r.closeGaps()
 	r.vgap = nil
-	m, err := r.rec.Close(lesson.Stop{By: req.By, Reason: req.Reason})
+	m, err = r.rec.Close(lesson.Stop{By: req.By, Reason: req.Reason})
 	r.rec = nil
 	r.finished(m)
 	if err != nil {
@@ -1089,6 +1162,9 @@ func (r *Recorder) finishRecovered(rec lesson.Recovered, reason string) {
 
 // shutdown closes an open lesson cleanly (the daemon is stopping).
 func (r *Recorder) shutdown() {
+	if r.stopping != nil {
+		r.finishStop()
+	}
 	if r.rec != nil {
 		if _, err := r.stop(StopRequest{By: "daemon", Reason: "shutdown"}); err != nil {
 			r.log.Error("closing lesson at shutdown failed", "err", err)

@@ -321,3 +321,77 @@ func TestEmptyInterruptedLessonIsRemoved(t *testing.T) {
 		t.Fatalf("kept %s, want lesson 2", ids[0])
 	}
 }
+
+// TestStopWaitsForLateSound: sound reaches the recorder after the pictures
+// of the same moment; a stop keeps the sound of the last pictures (it waits
+// for it, briefly), and records no picture after the stop.
+func TestStopWaitsForLateSound(t *testing.T) {
+	g := newRig(t, t.TempDir(), false)
+	ctx := context.Background()
+	const lag = 200 * time.Millisecond
+	frame := func(k int) media.AccessUnit {
+		au := g.aus[k%len(g.aus)]
+		au.PTS = time.Duration(k) * time.Second / 30
+		au.IDR = au.IDR || k%len(g.aus) == 0
+		return au
+	}
+	nextA := time.Duration(0)
+	soundUntil := func(end time.Duration) {
+		for ; nextA+20*time.Millisecond <= end; nextA += 20 * time.Millisecond {
+			g.audio <- media.AudioPacket{Data: mediatest.SilentOpus, PTS: nextA, Samples: 960, Channels: 1}
+		}
+	}
+	g.video <- frame(0) // kept while idle: the lesson begins with it
+	if _, err := g.r.Start(ctx, StartRequest{By: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	const frames = 75
+	for k := 1; k < frames; k++ {
+		au := frame(k)
+		soundUntil(au.PTS - lag)
+		g.video <- au
+	}
+	stopped := make(chan lesson.Meta, 1)
+	go func() {
+		m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
+		if err != nil {
+			t.Error(err)
+		}
+		stopped <- m
+	}()
+	g.waitState(StateStopping)
+	// Pictures after the stop are not recorded; the late sound is.
+	g.video <- frame(frames)
+	soundUntil(frame(frames-1).PTS + 40*time.Millisecond)
+	m := <-stopped
+	if m.State != lesson.StateComplete {
+		t.Fatalf("lesson %+v", m)
+	}
+	v, a := mediatest.Durations(t, mediatest.Concat(t, g.store.Dir(m.ID)))
+	if want := float64(frames) / 30; v < want-0.001 || v > want+0.001 {
+		t.Fatalf("video %.3f s, want %.3f s (the pictures before the stop)", v, want)
+	}
+	if d := v - a; d > 0.04 || d < -0.04 {
+		t.Fatalf("video %.3f s, audio %.3f s: the sound of the last pictures is missing", v, a)
+	}
+}
+
+// TestStopDoesNotWaitForeverForSound: a stop with the sound stalled ends the
+// lesson anyway.
+func TestStopDoesNotWaitForeverForSound(t *testing.T) {
+	g := newRig(t, t.TempDir(), false)
+	ctx := context.Background()
+	g.pump(20)
+	go g.r.Start(ctx, StartRequest{By: "cli"})
+	g.pump(60)
+	for k := g.next; k < g.next+30; k++ { // pictures only: the sound has stalled
+		au := g.aus[k%len(g.aus)]
+		au.PTS, au.IDR = time.Duration(k)*time.Second/30, k%len(g.aus) == 0
+		g.video <- au
+	}
+	m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
+	if err != nil || m.State != lesson.StateComplete {
+		t.Fatalf("stop: %v %+v", err, m)
+	}
+	g.waitState(StateIdle)
+}
