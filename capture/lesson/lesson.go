@@ -161,6 +161,27 @@ type Meta struct {
 	Segments        []Segment `json:"segments"`
 	Gaps            []Gap     `json:"gaps"`
 	Runs            []Run     `json:"runs"`
+	// Raw lists the files of the microphones' own channels kept beside
+	// the segments ([audio] keep_raw); absent when none were kept. They
+	// are never uploaded.
+	Raw []RawAudio `json:"raw,omitempty"`
+}
+
+// RawAudio is one file of the microphones' own channels, before any
+// processing: PCM WAV at the capture rate, beside segment Segment.
+type RawAudio struct {
+	Name    string `json:"name"`
+	Segment int    `json:"segment"`
+	// Start is the media time of its first sample (seconds); a file
+	// repaired after a crash has its segment's start, or the lesson's end
+	// before it.
+	Start    float64 `json:"start"`
+	Duration float64 `json:"duration"` // seconds
+	Channels int     `json:"channels"`
+	Rate     int     `json:"rate"`
+	Bits     int     `json:"bits"`
+	Bytes    int64   `json:"bytes"`
+	SHA256   string  `json:"sha256"`
 }
 
 // idPattern is what NewID makes: the box's lesson number, then randomness
@@ -210,6 +231,11 @@ func ParseMeta(b []byte) (Meta, error) {
 		}
 		if i > 0 && s.Number <= m.Segments[i-1].Number {
 			return Meta{}, fmt.Errorf("lesson.json: segment %d out of order", s.Number)
+		}
+	}
+	for i, r := range m.Raw {
+		if strings.ContainsAny(r.Name, "/\\") || r.Name == "" || r.Bytes < 0 || r.Channels < 0 || math.IsNaN(r.Duration) {
+			return Meta{}, fmt.Errorf("lesson.json: raw audio file %d is malformed", i)
 		}
 	}
 	return m, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/classcap/classcap/capture/durable"
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/rawaudio"
 	"github.com/classcap/classcap/capture/segment"
 )
 
@@ -140,6 +141,12 @@ type Recording struct {
 	saved   chan struct{}
 	saveMu  sync.Mutex
 	saveErr error
+
+	raw      *rawaudio.File // the microphones' own channels, when kept
+	rawStart float64        // media time of the open raw file's first sample
+	rawOff   bool           // writing raw audio failed; the lesson goes on without
+	rawCh    int            // format of the open raw file
+	rawRate  int
 }
 
 // Create starts a new lesson described by m (ID, Number, Device,
@@ -213,6 +220,7 @@ func (r *Recording) queueSave() {
 	m.Segments = append([]Segment(nil), r.meta.Segments...)
 	m.Gaps = append([]Gap(nil), r.meta.Gaps...)
 	m.Runs = append([]Run(nil), r.meta.Runs...)
+	m.Raw = append([]RawAudio(nil), r.meta.Raw...)
 	for {
 		select {
 		case r.saves <- m:
@@ -247,6 +255,90 @@ func (r *Recording) WriteVideo(au media.AccessUnit) error { return r.w.WriteVide
 
 // WriteAudio adds an Opus packet.
 func (r *Recording) WriteAudio(p media.AudioPacket) error { return r.w.WriteAudio(p) }
+
+// WriteRaw adds a block of the microphones' own channels, kept beside the
+// segment being written (see package rawaudio). Blocks before the first
+// picture are dropped. A write error is returned once; raw audio then
+// stops for this recording while the lesson goes on.
+func (r *Recording) WriteRaw(p media.PCM) error {
+	if r.rawOff || !r.w.Started() || p.Frames() == 0 {
+		return nil
+	}
+	at := r.w.MediaTime(p.PTS)
+	if at < 0 {
+		return nil
+	}
+	seg := r.w.Segment()
+	if f := r.raw; f != nil && (f.Segment() != seg || !r.rawFits(p)) {
+		if err := r.closeRaw(); err != nil {
+			return r.rawFailed(err)
+		}
+	}
+	if r.raw == nil {
+		if err := r.openRaw(seg, p, at); err != nil {
+			return r.rawFailed(err)
+		}
+	}
+	err := r.raw.Write(p)
+	if errors.Is(err, rawaudio.ErrFull) {
+		if err = r.closeRaw(); err == nil {
+			if err = r.openRaw(seg, p, at); err == nil {
+				err = r.raw.Write(p)
+			}
+		}
+	}
+	if err != nil {
+		return r.rawFailed(err)
+	}
+	return nil
+}
+
+func (r *Recording) rawFits(p media.PCM) bool { return r.rawCh == p.Channels && r.rawRate == p.Rate }
+
+func (r *Recording) openRaw(seg int, p media.PCM, at time.Duration) error {
+	dir := r.store.Dir(r.meta.ID)
+	for k := 0; ; k++ {
+		f, err := rawaudio.Create(dir, rawaudio.Name(seg, k), seg, p.Channels, p.Rate)
+		if errors.Is(err, os.ErrExist) && k < 100 {
+			continue // a file a crash left for this segment
+		}
+		if err != nil {
+			return err
+		}
+		r.raw, r.rawStart, r.rawCh, r.rawRate = f, at.Seconds(), p.Channels, p.Rate
+		return nil
+	}
+}
+
+// closeRaw closes the open raw file and records it in lesson.json.
+func (r *Recording) closeRaw() error {
+	f := r.raw
+	if f == nil {
+		return nil
+	}
+	r.raw = nil
+	info, err := f.Close()
+	if err != nil {
+		return err
+	}
+	r.meta.Raw = append(r.meta.Raw, rawEntry(info, r.rawStart))
+	r.queueSave()
+	return nil
+}
+
+func (r *Recording) rawFailed(err error) error {
+	r.rawOff = true
+	if r.raw != nil {
+		r.raw.Abandon()
+		r.raw = nil
+	}
+	return fmt.Errorf("lesson %s: raw audio: %w", r.meta.ID, err)
+}
+
+func rawEntry(info rawaudio.Info, start float64) RawAudio {
+	return RawAudio{Name: info.Name, Segment: info.Segment, Start: start, Duration: info.Duration().Seconds(),
+		Channels: info.Channels, Rate: info.Rate, Bits: info.Bits, Bytes: info.Bytes, SHA256: info.SHA256}
+}
 
 // VideoGap says the camera is away: sound goes on alone, and the next
 // picture, a keyframe, begins a segment after a discontinuity (see
@@ -309,7 +401,11 @@ func (m *Meta) addSegment(s Segment) {
 // Close ends the lesson: everything pending is written, the playlist becomes
 // VOD with ENDLIST, and lesson.json says how it stopped.
 func (r *Recording) Close(stop Stop) (Meta, error) {
+	rerr := r.closeRaw()
 	err := r.w.Close()
+	if err == nil && rerr != nil {
+		err = fmt.Errorf("lesson %s: raw audio: %w", r.meta.ID, rerr)
+	}
 	if serr := r.drainSaves(); err == nil {
 		err = serr
 	}
@@ -326,6 +422,10 @@ func (r *Recording) Close(stop Stop) (Meta, error) {
 // lesson stays open and is continued or closed by Recover. Media already
 // handed over is written first.
 func (r *Recording) Abandon() (Meta, error) {
+	if r.raw != nil {
+		r.raw.Abandon()
+		r.raw = nil
+	}
 	err := r.w.Close()
 	if serr := r.drainSaves(); err == nil {
 		err = serr
@@ -413,12 +513,57 @@ func (s *Store) Recover(id string, now Clock) (Recovered, error) {
 	if lastNum > 0 {
 		rec.Position = segment.PositionAfter(lastNum, lastSum)
 	}
+	s.recoverRaw(dir, &m, &rec)
 	rec.Gap = m.gapUntil(now)
 	rec.Meta = m
 	if err := s.save(m); err != nil {
 		return Recovered{}, err
 	}
 	return rec, nil
+}
+
+// recoverRaw closes the raw audio files a crash left open and adds those
+// lesson.json lacks, each at its segment's start (or, for a segment that
+// was lost, the lesson's end).
+func (s *Store) recoverRaw(dir string, m *Meta, rec *Recovered) {
+	known := map[string]bool{}
+	for _, r := range m.Raw {
+		known[r.Name] = true
+	}
+	parts, _ := filepath.Glob(filepath.Join(dir, "seg_*.wav"+rawaudio.PartSuffix))
+	for _, p := range parts {
+		_, err := rawaudio.Repair(p)
+		if errors.Is(err, rawaudio.ErrEmpty) {
+			continue
+		}
+		if err != nil {
+			s.log.Error("cannot repair raw audio", "lesson", m.ID, "file", p, "err", err)
+			os.Rename(p, p+".bad")
+			continue
+		}
+		rec.Repaired = append(rec.Repaired, strings.TrimSuffix(filepath.Base(p), rawaudio.PartSuffix))
+	}
+	names, _ := filepath.Glob(filepath.Join(dir, "seg_*.wav"))
+	sort.Strings(names)
+	for _, p := range names {
+		name := filepath.Base(p)
+		if _, ok := rawaudio.ParseName(name); !ok || known[name] {
+			continue
+		}
+		info, err := rawaudio.InfoFromFile(p)
+		if err != nil {
+			s.log.Error("unreadable raw audio", "lesson", m.ID, "file", p, "err", err)
+			continue
+		}
+		start := m.Duration
+		for _, seg := range m.Segments {
+			if seg.Number == info.Segment {
+				start = seg.Start
+			}
+		}
+		m.Raw = append(m.Raw, rawEntry(info, start))
+	}
+	sort.SliceStable(m.Raw, func(i, j int) bool { return m.Raw[i].Name < m.Raw[j].Name })
 }
 
 func contains(list []string, s string) bool {

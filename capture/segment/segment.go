@@ -439,6 +439,19 @@ func (w *Writer) MediaTime(pts time.Duration) time.Duration {
 	return ticksToDur(w.cfg.Start.VideoTicks, media.VideoClockRate) + pts - w.origin
 }
 
+// Started reports whether the first picture was written (MediaTime maps
+// pipeline time from then on).
+func (w *Writer) Started() bool { return w.originSet }
+
+// Segment returns the number of the segment being written, or of the next
+// one while none is open.
+func (w *Writer) Segment() int {
+	if w.seg != nil {
+		return w.seg.number
+	}
+	return w.nextSeg
+}
+
 // VideoEnd returns the media time where the last picture written ends.
 func (w *Writer) VideoEnd() time.Duration {
 	return ticksToDur(max(w.endV, w.cfg.Start.VideoTicks), media.VideoClockRate)
