@@ -131,6 +131,10 @@ type Config struct {
 	// Array, when set, runs the microphone-array chain instead of the
 	// plain average (its Rate and OutChannels are filled in).
 	Array *array.Config
+	// Raw, when set, is handed every block of the microphone as captured
+	// (all its channels, its own rate, before any processing). The block's
+	// samples are reused once Raw returns; it must not block.
+	Raw func(media.PCM)
 }
 
 // Pipeline runs a camera and a microphone into an output.
@@ -366,6 +370,9 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 			p.dead.Observe(l, pcm.PTS)
 		}
 		p.setFault("microphone", nil)
+		if p.cfg.Raw != nil {
+			p.cfg.Raw(pcm)
+		}
 		if rs != nil {
 			var err error
 			if pcm, err = rs.Process(pcm); err != nil {

@@ -92,6 +92,9 @@ type Config struct {
 type Input struct {
 	Video <-chan media.AccessUnit
 	Audio <-chan media.AudioPacket
+	// Raw, when set, carries the microphones' own channels, kept beside
+	// the lesson's segments (lesson.Recording.WriteRaw).
+	Raw <-chan media.PCM
 }
 
 // Deps are the recorder's collaborators.
@@ -235,6 +238,7 @@ type Recorder struct {
 	resume     *lesson.Recovered
 	gop        []media.AccessUnit // since the last IDR, while idle
 	audioBuf   []media.AudioPacket
+	rawBuf     []media.PCM // raw audio of the last rawPreRoll, while no lesson is open
 	status     Status
 	heartbeat  int64
 	lastLesson string
@@ -542,6 +546,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.video(au)
 		case p := <-r.deps.Input.Audio:
 			r.audio(p)
+		case p := <-r.deps.Input.Raw:
+			r.raw(p)
 		case <-tick.C:
 			r.heartbeat++
 			r.checkDevices()
@@ -830,6 +836,40 @@ func (r *Recorder) video(au media.AccessUnit) {
 		return
 	}
 	r.lastVPTS = max(r.lastVPTS, au.PTS)
+	if len(r.rawBuf) > 0 {
+		r.flushRaw()
+	}
+}
+
+// rawPreRoll is how much raw audio is kept while no lesson is open: a
+// lesson can begin with pictures from before its start (the cached ones,
+// or the keyframe that arrives after the sound of the same moment).
+const rawPreRoll = 3 * time.Second
+
+// raw keeps a block of the microphones' own channels beside the lesson, or
+// for its start.
+func (r *Recorder) raw(p media.PCM) {
+	if r.rec == nil {
+		r.rawBuf = append(r.rawBuf, p)
+		for len(r.rawBuf) > 0 && r.rawBuf[0].PTS < p.PTS-rawPreRoll {
+			r.rawBuf[0] = media.PCM{}
+			r.rawBuf = r.rawBuf[1:]
+		}
+		return
+	}
+	if err := r.rec.WriteRaw(p); err != nil {
+		r.log.Error("raw audio stopped for this lesson; the lesson goes on", "err", err)
+	}
+}
+
+// flushRaw writes the raw audio kept from before the lesson's first
+// picture (what precedes it is dropped by the recording).
+func (r *Recorder) flushRaw() {
+	buf := r.rawBuf
+	r.rawBuf = nil
+	for _, p := range buf {
+		r.raw(p)
+	}
 }
 
 // restartLesson ends the lesson when the camera came back with another

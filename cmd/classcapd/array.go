@@ -1,10 +1,13 @@
 package main
 
 import (
+	"log/slog"
 	"math"
+	"sync/atomic"
 
 	"github.com/classcap/classcap/capture/array"
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/media"
 	"github.com/classcap/classcap/capture/pipeline"
 	"github.com/classcap/classcap/provisioning/config"
 	"github.com/classcap/classcap/uplink/control"
@@ -64,4 +67,27 @@ func arrayStatus(p *pipeline.Pipeline, sec config.ArraySection) *control.Array {
 	}
 	return &control.Array{Running: true, SpeechDBFS: l.SpeechDBFS, NoiseDBFS: l.NoiseDBFS, AzimuthDeg: l.AzimuthDeg,
 		Speech: l.Speech, GainDB: l.GainDB, OutPeakDBFS: l.OutPeakDBFS, OutRMSDBFS: l.OutRMSDBFS}
+}
+
+// rawAudio is the path of the microphones' own channels to the recorder
+// when keep is set (nil, nil otherwise): the capture side copies each block
+// into a bounded queue and never waits; a block that finds the queue full
+// (the recorder is behind) is dropped and counted.
+func rawAudio(keep bool, log *slog.Logger) (<-chan media.PCM, func(media.PCM)) {
+	if !keep {
+		return nil, nil
+	}
+	ch := make(chan media.PCM, 512)
+	var dropped atomic.Int64
+	return ch, func(p media.PCM) {
+		c := p
+		c.Samples = append([]float32(nil), p.Samples...)
+		select {
+		case ch <- c:
+		default:
+			if n := dropped.Add(1); n == 1 || n%1000 == 0 {
+				log.Warn("raw audio blocks dropped: the recorder is behind", "dropped", n)
+			}
+		}
+	}
 }

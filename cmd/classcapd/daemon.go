@@ -132,9 +132,11 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// microphones as captured -> recorder -> seg_NNNNNN.raw.wav ([audio] keep_raw)
+	raw, rawSink := rawAudio(cfg.Audio.KeepRaw, log.With("component", "raw-audio"))
 	d.pipeline = pipeline.New(pipeline.Config{
 		AudioChannels: cfg.Audio.Channels, AudioBitrateBps: cfg.Audio.BitrateKbps * 1000, AudioComplexity: cfg.Audio.Complexity,
-		Array: arrayCfg,
+		Array: arrayCfg, Raw: rawSink,
 	}, video, mic, d.stream, log.With("component", "capture"))
 	cat, err := catalog.Open(filepath.Join(cfg.Device.DataDir, "catalog.db"), store, log.With("component", "catalog"))
 	if err != nil {
@@ -171,7 +173,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		ResumeAfterCrash:  true,
 	}, recorder.Deps{
 		Store: store, Catalog: cat,
-		Input:         recorder.Input{Video: in.Video, Audio: in.Audio},
+		Input:         recorder.Input{Video: in.Video, Audio: in.Audio, Raw: raw},
 		ForceKeyframe: d.pipeline.ForceKeyframe,
 		Encoder:       d.pipeline.Encoder,
 		Faults:        d.pipeline.Faults,

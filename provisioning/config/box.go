@@ -86,6 +86,10 @@ type AudioSection struct {
 	BitrateKbps int `toml:"bitrate_kbps"`
 	Channels    int `toml:"channels"` // channels of the recorded stream: 1 or 2
 	Complexity  int `toml:"complexity"`
+	// KeepRaw keeps the microphones' own channels, as captured, beside
+	// each segment (seg_NNNNNN.raw.wav, 24-bit PCM), for reprocessing.
+	// Never uploaded; deleted with the lesson.
+	KeepRaw bool `toml:"keep_raw"`
 	// Array is [audio.array]: the microphone-array processing.
 	Array ArraySection `toml:"array"`
 }

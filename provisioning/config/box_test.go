@@ -297,6 +297,13 @@ func TestParseBoxDefaults(t *testing.T) {
 	if !reflect.DeepEqual(*b, want) {
 		t.Fatalf("got %+v\nwant %+v", *b, want)
 	}
+	if b.Audio.KeepRaw {
+		t.Fatal("raw audio is kept by default")
+	}
+	b, err = ParseBox([]byte("[audio]\nkeep_raw = true\n"))
+	if err != nil || !b.Audio.KeepRaw {
+		t.Fatalf("keep_raw = true: %v, %v", err, b)
+	}
 }
 
 func TestParseBoxFileOverridesDefaults(t *testing.T) {
@@ -330,6 +337,7 @@ func TestParseBoxSyntaxAndTypeErrors(t *testing.T) {
 		{"syntax", "[device\nid = 1", "parse:"},
 		{"string for int", "[video]\nbitrate_kbps = \"fast\"", "bitrate_kbps"},
 		{"float for int", "[audio]\nchannels = 1.5", "channels"},
+		{"string for bool", "[audio]\nkeep_raw = \"yes\"", "keep_raw"},
 		{"table for string", "[device.id]\nx = 1", "id"},
 		{"duplicate key", "[device]\nid = 'a'\nid = 'b'", "parse:"},
 	}
