@@ -16,6 +16,7 @@
 //	                                                  segment (fMP4, fsync per fragment)
 //	                                                                        |
 //	                                            lesson (folders, lesson.json, HLS playlist)
+//	mic array, as captured (with [audio] keep_raw) --> recorder --> rawaudio (WAV beside each segment)
 //	                                                                        |
 //	                                                    catalog (bbolt index, upload states)
 //
