@@ -3,7 +3,8 @@
 # ones that are missing. Safe to run again and again: with everything
 # present it changes nothing and does not touch the network.
 #
-#   scripts/install-deps.sh          build + test: C compilers (cgo codecs), ffmpeg (ffprobe judges media)
+#   scripts/install-deps.sh          build + test: C compilers (cgo codecs), ffmpeg (ffprobe judges media),
+#                                    chromium (the hub's web page)
 #   scripts/install-deps.sh cross    also the arm64 and armv7 cross compilers (make build-arm64/-armv7)
 #                                    and qemu-user, which runs their test binaries (make test-arm)
 #   scripts/install-deps.sh hwsim    also QEMU and busybox for the GPIO tests in a VM (scripts/hwsim/)
@@ -24,6 +25,8 @@ packages=(
 	systemd        # systemd-analyze verify/security check the unit files in tests (no systemd as PID 1 needed)
 	mosquitto      # a real MQTT broker (and mosquitto_passwd) for the box link and hub tests
 	curl           # make bench: the peer of the upload goodput figures
+	chromium       # the hub's web page is tested in headless Chromium (cmd/classcap-hub/web_test.go)
+	chromium-driver
 	ca-certificates
 )
 
@@ -43,7 +46,7 @@ for arg in "$@"; do
 		)
 		;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)

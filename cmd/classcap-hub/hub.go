@@ -24,6 +24,7 @@ import (
 	"github.com/classcap/classcap/hub/fleet"
 	"github.com/classcap/classcap/hub/ingest"
 	"github.com/classcap/classcap/hub/registry"
+	"github.com/classcap/classcap/hub/web"
 	"github.com/classcap/classcap/provisioning/config"
 	"github.com/classcap/classcap/uplink/wire"
 )
@@ -248,7 +249,7 @@ func openIngest(cfg *config.Hub, log *slog.Logger) (*ingest.Ingest, error) {
 }
 
 // newMux returns the hub's HTTP routes: /healthz, the API, the lessons'
-// files and the tus endpoint.
+// files, the tus endpoint, and the web page at /.
 func newMux(a http.Handler, tus http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -261,5 +262,8 @@ func newMux(a http.Handler, tus http.Handler) *http.ServeMux {
 	mux.Handle("/api/", a)
 	mux.Handle("/lessons/", a)
 	mux.Handle(tusPath, tus)
+	page := web.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /static/", page)
 	return mux
 }

@@ -54,7 +54,8 @@ type API struct {
 	log *slog.Logger
 	mux *http.ServeMux
 
-	lessons LessonStore // nil: no uploaded lessons served
+	lessons  LessonStore // nil: no uploaded lessons served
+	mediaKey []byte      // signs media tickets (made by ServeLessons)
 }
 
 // New returns the API over reg and cmd.
@@ -231,10 +232,23 @@ func summarize(d registry.Device) DeviceSummary {
 	return s
 }
 
-func (a *API) listDevices(w http.ResponseWriter, _ *http.Request, _ caller) {
+// listDevices answers GET /api/v1/devices: summaries, or with ?state=1
+// each device's detail with its last state (one request for a page that
+// shows every box's health).
+func (a *API) listDevices(w http.ResponseWriter, r *http.Request, _ caller) {
 	ds, err := a.reg.Devices()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", "list devices: "+err.Error())
+		return
+	}
+	if r.URL.Query().Get("state") == "1" {
+		out := make([]DeviceDetail, 0, len(ds))
+		for _, d := range ds {
+			out = append(out, DeviceDetail{DeviceSummary: summarize(d), StateAt: d.StateAt, State: d.State})
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Devices []DeviceDetail `json:"devices"`
+		}{out})
 		return
 	}
 	out := make([]DeviceSummary, 0, len(ds))

@@ -22,10 +22,15 @@ type LessonStore interface {
 // list, and their files for playback at /lessons/<id>/index.m3u8 (with
 // init.mp4 and the segments beside it) to callers with a token, for
 // lessons their teacher made coaching or library (private ones are not
-// served: teachers have no hub accounts yet).
+// served: teachers have no hub accounts yet). For browsers, the lesson is
+// also one MP4 file at /lessons/<id>/lesson.mp4, with a bearer token or a
+// media URL's ticket (see media.go).
 func (a *API) ServeLessons(s LessonStore) {
 	a.lessons = s
+	a.mediaKey = newMediaKey()
 	a.route("GET /lessons/{id}/{file}", registry.RoleCoach, a.lessonFile)
+	a.route("POST /api/v1/lessons/{id}/media", registry.RoleCoach, a.mintMedia)
+	a.mux.HandleFunc("GET /lessons/{id}/"+MediaName, a.lessonMedia)
 }
 
 var contentTypes = map[string]string{

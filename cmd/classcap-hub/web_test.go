@@ -1,0 +1,274 @@
+package main
+
+// The hub's web page in a real headless Chromium (driven over the DevTools
+// protocol by chromedp), against the hub and a real classcapd with
+// simulated hardware: sign in, see the box, start and stop a recording,
+// play the uploaded lesson.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's Chromium (scripts/install-deps.sh installs it).
+const chromiumPath = "/usr/bin/chromium"
+
+// browser is a headless Chromium tab for one test.
+type browser struct {
+	ctx     context.Context
+	console *syncBuffer
+	log     *syncBuffer
+}
+
+// newBrowser starts Chromium with a fresh profile; it skips the test when
+// Chromium is missing, except in CI where that is a failure.
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: scripts/install-deps.sh installs chromium", chromiumPath)
+		}
+		t.Skipf("%s is missing (scripts/install-deps.sh installs chromium): web page tests skipped", chromiumPath)
+	}
+	b := &browser{console: &syncBuffer{}, log: &syncBuffer{}}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.CombinedOutput(b.log),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		// This machine has no network: no background connections.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Real host candidates on loopback, not mDNS .local names.
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.WindowSize(1280, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		if t.Failed() {
+			t.Logf("browser console:\n%s", b.console.String())
+		}
+	})
+	msgs := chromedp.Console(ctx)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v\n%s", err, b.log.String())
+	}
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(b.console, "%s\n", m.String())
+		}
+	}()
+	b.ctx = ctx
+	return b
+}
+
+// do runs steps within d.
+func (b *browser) do(t *testing.T, what string, d time.Duration, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS waits until the JavaScript expression is truthy, at most d.
+func (b *browser) waitJS(t *testing.T, what, expr string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d+5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingTimeout(d), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		t.Fatalf("waiting until %s (%s): %v", what, expr, err)
+	}
+}
+
+// eval returns the value of a JavaScript expression.
+func eval[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// simBox is a classcapd with simulated hardware, connected to the hub.
+type simBox struct {
+	id, dir, data, socket string
+	ctl                   string
+	log                   *syncBuffer
+}
+
+// startSimBox registers id at the hub and runs classcapd for it until the
+// test ends; extra is appended to its configuration.
+func startSimBox(t *testing.T, h *testHub, id, extra string) *simBox {
+	t.Helper()
+	daemon, ctl := boxBinaries(t)
+	pw := h.verb(t, "device", "add", id)
+	dir := t.TempDir()
+	b := &simBox{id: id, dir: dir, data: filepath.Join(dir, "box"), ctl: ctl, log: &syncBuffer{}}
+	b.socket = filepath.Join(b.data, "classcapd.sock")
+	if err := os.MkdirAll(b.data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(dir, "mqtt-password")
+	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "box.toml")
+	if err := os.WriteFile(cfg, []byte(`
+[device]
+id = "`+id+`"
+data_dir = "`+b.data+`"
+[hardware]
+profile = "sim"
+[hardware.sim]
+width = 320
+height = 240
+fps = 15.0
+mic_channels = 2
+[recording]
+segment_seconds = 2.0
+min_free_mb = 10
+veto_seconds = 1
+[uplink]
+broker = "`+h.broker+`"
+username = "`+id+`"
+password_file = "`+pwFile+`"
+`+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	box := exec.Command(daemon, "-config", cfg)
+	box.Stdout, box.Stderr = b.log, b.log
+	if err := box.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- box.Wait() }()
+	t.Cleanup(func() {
+		_ = box.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = box.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("classcapd %s log:\n%s", id, b.log.String())
+		}
+	})
+	return b
+}
+
+// ctlLocal runs classcapctl against the box's socket.
+func (b *simBox) ctlLocal(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, b.ctl, append([]string{"-socket", b.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("classcapctl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// waitLong polls cond until it holds or d passes.
+func waitLong(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// signIn opens the page and signs in with token.
+func (b *browser) signIn(t *testing.T, h *testHub, token string) {
+	t.Helper()
+	b.do(t, "open the page and sign in", 30*time.Second,
+		chromedp.Navigate(h.http+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#whoami")),
+	)
+}
+
+func TestWebPageRecordAndPlay(t *testing.T) {
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startSimBox(t, h, "room-web", "")
+	b := newBrowser(t)
+
+	// A wrong token is refused with the hub's reason.
+	b.do(t, "sign in with a wrong token", 30*time.Second,
+		chromedp.Navigate(h.http+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "cct_wrong"),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type=submit]`)))
+	b.waitJS(t, "the page says the token is refused",
+		`document.getElementById('signin-error').textContent.includes('unknown token')`, 15*time.Second)
+
+	b.signIn(t, h, coach)
+	if who := eval[string](t, b, `document.getElementById('whoami-text').textContent`); who != "Signed in as alice (coach)" {
+		t.Fatalf("whoami: %q", who)
+	}
+	row := `document.querySelector('tr[data-device="room-web"]')`
+	b.waitJS(t, "the box is listed online and idle, its camera ok",
+		row+`?.dataset.online === 'yes' && `+row+`.dataset.recorder === 'idle' && `+
+			row+`.querySelector('[data-field=camera]').textContent === 'ok'`, 60*time.Second)
+
+	// Start: the page shows the box's answer, the hub sees it record.
+	b.do(t, "click start", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-device="room-web"] button[data-action=start]`)))
+	b.waitJS(t, "the page reports the recording", `document.getElementById('device-msg').textContent.includes('is recording lesson')`, 60*time.Second)
+	msg := eval[string](t, b, `document.getElementById('device-msg').textContent`)
+	lessonID := strings.TrimSuffix(strings.TrimPrefix(msg, "room-web is recording lesson "), ".")
+	waitLong(t, "the hub sees the box recording two segments", 60*time.Second, func() bool {
+		_, d := h.call(t, "GET", "/api/v1/devices/room-web", coach, "")
+		st, _ := d["state"].(map[string]any)
+		rec, _ := st["recorder"].(map[string]any)
+		segs, _ := rec["segments"].(float64)
+		return d["recorder"] == "recording" && d["lesson"] == lessonID && segs >= 2
+	})
+	b.waitJS(t, "the page shows the box recording", row+`.dataset.recorder === 'recording'`, 15*time.Second)
+
+	// Stop: the lesson is uploaded and listed with a Play button.
+	b.do(t, "click stop", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-device="room-web"] button[data-action=stop]`)))
+	b.waitJS(t, "the page reports the stop", `document.getElementById('device-msg').textContent.includes('stopped lesson `+lessonID+`')`, 60*time.Second)
+	playSel := `tr[data-lesson="` + lessonID + `"] button[data-action=play]`
+	b.waitJS(t, "the lesson is uploaded and playable", `!!document.querySelector('`+playSel+`')`, 120*time.Second)
+
+	// Play: the video advances without a media error.
+	b.do(t, "click play", 10*time.Second, chromedp.Click(chromedp.CSS(playSel)))
+	b.waitJS(t, "the lesson plays", `(() => { const v = document.getElementById('player');
+		if (v.error) throw new Error('media error ' + v.error.code + ' ' + v.error.message);
+		return v.currentTime > 1.5 && v.videoWidth === 320; })()`, 60*time.Second)
+	src := eval[string](t, b, `document.getElementById('player').currentSrc`)
+	if !strings.Contains(src, "/lessons/"+lessonID+"/lesson.mp4?t=") {
+		t.Fatalf("the player plays %q; want the lesson's media URL", src)
+	}
+	_ = box
+}

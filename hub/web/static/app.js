@@ -1,0 +1,350 @@
+// The hub's page: sign in with an API token (kept in this tab's
+// sessionStorage), the boxes' state polled from the JSON API, remote start
+// and stop, live view over WHEP, the lessons and their playback.
+'use strict';
+
+const TOKEN_KEY = 'classcap.token';
+const POLL_MS = 2000;
+
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem(TOKEN_KEY) || '';
+let pollTimer = null;
+let live = null; // { device, session }
+const busy = new Set(); // devices with a command under way
+
+// call sends an API request with the token; it resolves to
+// { ok, status, data } and never rejects (a network error is status 0).
+async function call(method, path, body) {
+  const init = { method, headers: { 'Authorization': 'Bearer ' + token } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  try {
+    const resp = await fetch(path, init);
+    let data = null;
+    try { data = await resp.json(); } catch (_) { /* no JSON body */ }
+    return { ok: resp.ok, status: resp.status, data: data || {} };
+  } catch (e) {
+    return { ok: false, status: 0, data: { error: 'the hub does not answer: ' + e.message } };
+  }
+}
+
+function text(el, s, cls) {
+  el.textContent = s;
+  el.className = cls || '';
+}
+
+function cell(tr, content, cls) {
+  const td = document.createElement('td');
+  if (content instanceof Node) td.appendChild(content); else td.textContent = content;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+
+function button(label, action, id, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.dataset.action = action;
+  b.setAttribute('aria-label', label + ' ' + id);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+// --- sign in ---
+
+async function signIn(t) {
+  token = t;
+  const r = await call('GET', '/api/v1/whoami');
+  if (!r.ok) {
+    token = '';
+    sessionStorage.removeItem(TOKEN_KEY);
+    return r.data.error || ('HTTP ' + r.status);
+  }
+  sessionStorage.setItem(TOKEN_KEY, t);
+  text($('whoami-text'), 'Signed in as ' + r.data.name + ' (' + r.data.role + ')');
+  $('whoami').hidden = false;
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  refresh();
+  return '';
+}
+
+function signOut() {
+  token = '';
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearTimeout(pollTimer);
+  endLive();
+  $('player').removeAttribute('src');
+  $('player').load();
+  $('app').hidden = true;
+  $('whoami').hidden = true;
+  $('signin').hidden = false;
+  $('token').value = '';
+  $('token').focus();
+}
+
+$('signin-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  text($('signin-error'), '');
+  const err = await signIn($('token').value.trim());
+  if (err) text($('signin-error'), 'Not signed in: ' + err, 'error');
+});
+$('signout').addEventListener('click', signOut);
+
+// --- boxes ---
+
+function mb(n) { return n >= 1024 ? (n / 1024).toFixed(1) + ' GB' : n + ' MB'; }
+
+function health(st) {
+  const out = { camera: ['-'], mics: ['-'], disk: ['-'], clock: ['-'], backlog: ['-'] };
+  if (!st || !st.online) return out;
+  if (st.camera) out.camera = st.camera.ok ? ['ok', 'ok'] : ['fault: ' + (st.camera.fault || 'no pictures'), 'bad'];
+  if (st.microphone) {
+    const m = st.microphone;
+    if (!m.ok) out.mics = ['fault: ' + (m.fault || 'no sound'), 'bad'];
+    else if (m.dead && m.dead.length) out.mics = ['dead channel ' + m.dead.join(', '), 'warn'];
+    else {
+      const peak = Math.max(...(m.levels || []).map((l) => l.peak_dbfs));
+      out.mics = ['ok' + (isFinite(peak) ? ', peak ' + peak.toFixed(0) + ' dBFS' : ''), 'ok'];
+    }
+  }
+  if (st.disk) {
+    const low = st.disk.free_mb < 1024;
+    out.disk = [mb(st.disk.free_mb) + ' free of ' + mb(st.disk.total_mb), low ? 'warn' : 'ok'];
+  }
+  if (st.clock) out.clock = st.clock.synced ? ['synced' + (st.clock.source ? ' (' + st.clock.source + ')' : ''), 'ok'] : ['not synced', 'warn'];
+  if (st.upload) {
+    const u = st.upload;
+    out.backlog = [u.backlog_segments + ' segments, ' + (u.backlog_bytes / 1e6).toFixed(1) + ' MB',
+      u.backlog_segments > 0 ? 'warn' : 'ok'];
+  }
+  return out;
+}
+
+function renderDevices(devices) {
+  const tbody = $('devices').tBodies[0];
+  const rows = [];
+  for (const d of devices) {
+    const st = d.state || {};
+    const tr = document.createElement('tr');
+    tr.dataset.device = d.id;
+    tr.dataset.online = d.online ? 'yes' : 'no';
+    tr.dataset.recorder = d.recorder || '';
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = d.id;
+    tr.appendChild(th);
+    cell(tr, d.online ? 'yes' : 'no', d.online ? 'ok' : 'bad').dataset.field = 'online';
+    let rec = d.recorder || '-';
+    const rs = st.recorder && st.recorder.remote_start;
+    if (rs) rec = 'starting in ' + rs.veto_left_s.toFixed(0) + ' s (the teacher may decline)';
+    if (st.live && st.live.vetoed) rec += '; live view refused by the teacher';
+    cell(tr, rec, d.recorder === 'recording' ? 'rec' : '').dataset.field = 'recorder';
+    cell(tr, d.lesson || '-').dataset.field = 'lesson';
+    const h = health(st);
+    for (const k of ['camera', 'mics', 'disk', 'clock', 'backlog']) cell(tr, h[k][0], h[k][1]).dataset.field = k;
+    const actions = document.createElement('div');
+    const start = button('Start recording', 'start', d.id, () => record(d.id, 'start'));
+    const stop = button('Stop recording', 'stop', d.id, () => record(d.id, 'stop'));
+    const watch = button('Watch live', 'live', d.id, () => startLive(d.id));
+    start.disabled = !d.online || busy.has(d.id) || d.recorder === 'recording';
+    stop.disabled = !d.online || busy.has(d.id) || d.recorder !== 'recording';
+    watch.disabled = !d.online || (live && live.device === d.id);
+    actions.append(start, stop, watch);
+    cell(tr, actions);
+    rows.push(tr);
+  }
+  // Keep the focused button focused across the refresh.
+  const f = document.activeElement;
+  const focus = f && f.dataset && f.dataset.action && f.closest('tr') ?
+    [f.closest('tr').dataset.device, f.dataset.action] : null;
+  tbody.replaceChildren(...rows);
+  if (focus) {
+    const b = tbody.querySelector(`tr[data-device="${CSS.escape(focus[0])}"] button[data-action="${focus[1]}"]`);
+    if (b) b.focus();
+  }
+}
+
+async function record(id, verb) {
+  busy.add(id);
+  const msg = $('device-msg');
+  text(msg, verb === 'start' ?
+    'Asking ' + id + ' to start recording (the teacher sees it and may decline)…' :
+    'Asking ' + id + ' to stop recording…');
+  refreshDevices();
+  const body = verb === 'start' ? { visibility: $('visibility').value } : {};
+  const r = await call('POST', '/api/v1/devices/' + encodeURIComponent(id) + '/record/' + verb, body);
+  busy.delete(id);
+  if (r.ok) {
+    const res = r.data.result || {};
+    if (verb === 'start') text(msg, id + ' is recording lesson ' + res.lesson + '.', 'ok');
+    else text(msg, id + ' stopped lesson ' + res.lesson + ' (' + (res.seconds || 0).toFixed(0) + ' s, ' + res.segments + ' segments).', 'ok');
+  } else {
+    const who = r.data.from_box ? id + ' answered: ' : 'Not done: ';
+    text(msg, who + (r.data.error || ('HTTP ' + r.status)), 'error');
+  }
+  refresh();
+}
+
+async function refreshDevices() {
+  const r = await call('GET', '/api/v1/devices?state=1');
+  if (r.status === 401) { signOut(); text($('signin-error'), 'Signed out: the hub no longer accepts the token.', 'error'); return false; }
+  if (!r.ok) { text($('refreshed'), 'Cannot refresh: ' + (r.data.error || r.status), 'error'); return true; }
+  renderDevices(r.data.devices || []);
+  text($('refreshed'), 'Updated ' + new Date().toLocaleTimeString(), 'help');
+  return true;
+}
+
+// --- lessons ---
+
+function renderLessons(lessons) {
+  const tbody = $('lessons').tBodies[0];
+  lessons.sort((a, b) => (b.started_at || b.updated_at || '').localeCompare(a.started_at || a.updated_at || ''));
+  const rows = lessons.map((l) => {
+    const tr = document.createElement('tr');
+    tr.dataset.lesson = l.id;
+    cell(tr, l.device);
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = l.id;
+    tr.appendChild(th);
+    cell(tr, l.started_at ? new Date(l.started_at).toLocaleString() : '-');
+    cell(tr, l.recording ? 'recording' : (l.seconds ? l.seconds.toFixed(0) + ' s' : '-'));
+    cell(tr, l.visibility || '-');
+    cell(tr, l.started_by || '-');
+    const up = l.upload ? l.upload.state + ' (' + l.upload.files + ' files)' : 'not yet';
+    cell(tr, up).dataset.field = 'upload';
+    const shown = l.visibility === 'coaching' || l.visibility === 'library';
+    if (l.upload && l.upload.state === 'complete' && shown) {
+      cell(tr, button('Play', 'play', l.id, () => play(l.id)));
+    } else {
+      cell(tr, l.visibility === 'private' ? 'private' : '-');
+    }
+    return tr;
+  });
+  tbody.replaceChildren(...rows);
+}
+
+async function refreshLessons() {
+  const r = await call('GET', '/api/v1/lessons');
+  if (!r.ok) { text($('lessons-msg'), 'Cannot list lessons: ' + (r.data.error || r.status), 'error'); return; }
+  renderLessons(r.data.lessons || []);
+  text($('lessons-msg'), '');
+}
+
+// --- playback ---
+// A <video> cannot send the token: the API mints a media URL for the
+// lesson (one MP4 with a signed ticket, valid an hour); when it runs out
+// mid-play, a new one is asked for and playback resumes where it was.
+
+let playing = null; // { id, retried }
+
+async function mediaURL(id) {
+  const r = await call('POST', '/api/v1/lessons/' + encodeURIComponent(id) + '/media');
+  if (!r.ok) throw new Error(r.data.error || ('HTTP ' + r.status));
+  return r.data.url;
+}
+
+async function play(id, at) {
+  const v = $('player');
+  $('player-section').hidden = false;
+  text($('player-msg'), 'Loading lesson ' + id + '…');
+  let url;
+  try { url = await mediaURL(id); } catch (e) { text($('player-msg'), 'Cannot play ' + id + ': ' + e.message, 'error'); return; }
+  playing = { id, retried: at !== undefined };
+  v.dataset.lesson = id;
+  v.src = url;
+  if (at) v.currentTime = at;
+  try {
+    await v.play();
+    text($('player-msg'), 'Playing lesson ' + id + '.');
+  } catch (e) {
+    if (e.name === 'NotAllowedError') text($('player-msg'), 'Lesson ' + id + ' is ready: press play.');
+  }
+}
+
+$('player').addEventListener('error', () => {
+  const v = $('player');
+  if (!playing || !v.getAttribute('src')) return;
+  const err = v.error ? 'media error ' + v.error.code + (v.error.message ? ': ' + v.error.message : '') : 'media error';
+  if (!playing.retried) { play(playing.id, v.currentTime); return; } // the URL may have run out
+  text($('player-msg'), 'Cannot play lesson ' + playing.id + ' (' + err + ').', 'error');
+});
+
+// --- live view ---
+
+function endLive() {
+  if (!live) return;
+  const s = live.session;
+  live = null;
+  s.close();
+  $('live-video').srcObject = null;
+}
+
+async function startLive(id) {
+  endLive();
+  const v = $('live-video');
+  $('live').hidden = false;
+  text($('live-title'), 'Live: ' + id);
+  text($('live-msg'), 'Connecting to ' + id + '…');
+  v.dataset.device = id;
+  v.dataset.state = 'connecting';
+  const session = new WHEPSession('/live/' + encodeURIComponent(id) + '/whep', token, (state, why) => {
+    if (!live || live.session !== session) return;
+    v.dataset.state = state;
+    if (state === 'connected') text($('live-msg'), 'Watching ' + id + ' live. The box shows the teacher that you watch.', 'ok');
+    else if (state === 'disconnected') text($('live-msg'), 'The live view of ' + id + ' is interrupted…', 'warn');
+    else if (state === 'ended') {
+      text($('live-msg'), 'The live view of ' + id + ' ended (' + why + ').', 'warn');
+      live = null;
+      refreshDevices();
+    }
+  });
+  live = { device: id, session };
+  refreshDevices();
+  try {
+    await session.start();
+    v.srcObject = session.stream;
+    v.play().catch(() => {});
+  } catch (e) {
+    if (live && live.session === session) live = null;
+    v.dataset.state = 'refused';
+    text($('live-msg'), 'No live view of ' + id + ': ' + e.message, 'error');
+    refreshDevices();
+  }
+}
+
+$('live-close').addEventListener('click', () => {
+  if (!live) return;
+  const id = live.device;
+  endLive();
+  $('live-video').dataset.state = 'ended';
+  text($('live-msg'), 'You ended the live view of ' + id + '.');
+  refreshDevices();
+});
+$('live-unmute').addEventListener('click', () => {
+  const v = $('live-video');
+  v.muted = !v.muted;
+  $('live-unmute').textContent = v.muted ? 'Sound on' : 'Sound off';
+});
+window.addEventListener('pagehide', endLive);
+
+// --- polling ---
+
+async function refresh() {
+  clearTimeout(pollTimer);
+  if (!token) return;
+  if (await refreshDevices()) {
+    await refreshLessons();
+    pollTimer = setTimeout(refresh, POLL_MS);
+  }
+}
+
+if (token) {
+  signIn(token).then((err) => { if (err) text($('signin-error'), 'Not signed in: ' + err, 'error'); });
+} else {
+  $('token').focus();
+}
