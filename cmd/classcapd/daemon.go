@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -85,7 +86,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		video = pipeline.EncodedWith(sim.NewCamera(sim.CameraConfig{
 			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
 		}), enc)
-		mic = sim.NewMicArray(sim.MicConfig{Channels: cfg.Hardware.Sim.MicChannels, Epoch: epoch, Seed: 1, Block: simAudioBlock})
+		mic = sim.NewMicArray(simMicConfig(cfg, epoch))
 	case "replay":
 		pace, err := replay.ParsePace(cfg.Hardware.Replay.Pace)
 		if err != nil {
@@ -308,6 +309,14 @@ func (d *daemon) openGPIO() error {
 	}
 	d.led = led.NewDriver(out, mono)
 	return nil
+}
+
+// simMicConfig is the simulated microphone array of [hardware.sim]. Its
+// talker is the same in every run (seed 1): tests render the clean speech
+// with it.
+func simMicConfig(cfg *config.Box, epoch time.Time) sim.MicConfig {
+	return sim.MicConfig{Channels: cfg.Hardware.Sim.MicChannels, Epoch: epoch, Seed: 1, Block: simAudioBlock,
+		NoiseRMS: math.Pow(10, cfg.Hardware.Sim.MicNoiseDBFS/20)}
 }
 
 // simAudioBlock is how much audio the simulated and replayed microphones

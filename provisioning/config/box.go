@@ -61,6 +61,9 @@ type SimSection struct {
 	Height      int     `toml:"height"`
 	FPS         float64 `toml:"fps"`
 	MicChannels int     `toml:"mic_channels"`
+	// MicNoiseDBFS is the RMS level of the noise each simulated capsule
+	// adds on its own (independent between capsules), dBFS.
+	MicNoiseDBFS float64 `toml:"mic_noise_dbfs"`
 }
 
 // ReplaySection is [hardware.replay]: an H.264 elementary stream and a WAV
@@ -162,10 +165,11 @@ func DefaultBox() Box {
 			ButtonBias:      "pull-up",
 			LED:             "gpiochip0:22,23,24",
 			Sim: SimSection{
-				Width:       1280,
-				Height:      720,
-				FPS:         30,
-				MicChannels: 4,
+				Width:        1280,
+				Height:       720,
+				FPS:          30,
+				MicChannels:  4,
+				MicNoiseDBFS: -60,
 			},
 			Replay: ReplaySection{
 				FPS:  30,
@@ -319,6 +323,7 @@ func (b *Box) Validate() error {
 	}
 	p.floatRange("hardware.sim.fps", s.FPS, 1, 120)
 	p.intRange("hardware.sim.mic_channels", int64(s.MicChannels), 1, 16)
+	p.floatRange("hardware.sim.mic_noise_dbfs", s.MicNoiseDBFS, -120, -6)
 
 	// [hardware.replay]
 	r := h.Replay

@@ -128,6 +128,7 @@ func TestBoxValidation(t *testing.T) {
 		{"sim fps ntsc", func(b *Box) { b.Hardware.Sim.FPS = 29.97 }, "", ""},
 		{"sim mics zero", func(b *Box) { b.Hardware.Sim.MicChannels = 0 }, "hardware.sim.mic_channels", "0 is below the minimum 1"},
 		{"sim mics many", func(b *Box) { b.Hardware.Sim.MicChannels = 17 }, "hardware.sim.mic_channels", "17 is above the maximum 16"},
+		{"sim mic noise loud", func(b *Box) { b.Hardware.Sim.MicNoiseDBFS = 0 }, "hardware.sim.mic_noise_dbfs", "0 is above the maximum -6"},
 
 		// [hardware.replay]
 		{"replay without video", func(b *Box) {

@@ -182,3 +182,22 @@ func coarseLag(clean, x []float64, maxLag int) (int, func(int) float64, error) {
 	corr := func(l int) float64 { return float64(real(a[((l%size)+size)%size])) }
 	return best, corr, nil
 }
+
+// Locate finds where x lies in a longer clean signal: the offset o for
+// which x[i] best matches clean[o+i] (by cross-correlation), so that a
+// recording of unknown start can be measured with Measure against
+// clean[o-pad:].
+func Locate(clean []float64, x []float32) (int, error) {
+	if len(x) == 0 || len(clean) < len(x) {
+		return 0, fmt.Errorf("locate: %d samples in %d", len(x), len(clean))
+	}
+	xs := make([]float64, len(x))
+	for i, v := range x {
+		xs[i] = float64(v)
+	}
+	lag, _, err := coarseLag(clean, xs, len(clean))
+	if err != nil {
+		return 0, err
+	}
+	return -lag, nil
+}

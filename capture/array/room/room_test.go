@@ -89,3 +89,19 @@ func TestRender(t *testing.T) {
 		t.Error("unknown noise rendered")
 	}
 }
+
+func TestLocate(t *testing.T) {
+	clean := make([]float64, 48000)
+	r := uint32(1)
+	for i := range clean {
+		r = r*1664525 + 1013904223
+		clean[i] = float64(int32(r)) / (1 << 31)
+	}
+	x := make([]float32, 8000)
+	for i := range x {
+		x[i] = float32(0.5*clean[12345+i]) + 0.01*float32(i%7)
+	}
+	if o, err := Locate(clean, x); err != nil || o != 12345 {
+		t.Fatalf("Locate = %d, %v; want 12345", o, err)
+	}
+}
