@@ -6,8 +6,13 @@ package main
 // play the uploaded lesson.
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +21,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/classcap/classcap/device/sim"
 )
 
 // chromiumPath is Debian's Chromium (scripts/install-deps.sh installs it).
@@ -271,4 +278,35 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 		t.Fatalf("the player plays %q; want the lesson's media URL", src)
 	}
 	_ = box
+}
+
+// TestCaptureClockInChromium: the JavaScript reader of the sim camera's
+// clock strip (testdata/clockstrip.js, used by the live view tests) reads
+// what device/sim draws, from a picture drawn by Chromium.
+func TestCaptureClockInChromium(t *testing.T) {
+	b := newBrowser(t)
+	js, err := os.ReadFile("testdata/clockstrip.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "load the reader", 30*time.Second, chromedp.Evaluate[chromedp.Void](string(js)))
+	for _, tt := range []struct {
+		w, h int
+		ms   int64
+	}{{320, 240, 1764755000123}, {640, 360, 1<<32 - 1}, {1280, 720, 12345}} {
+		img := image.NewYCbCr(image.Rect(0, 0, tt.w, tt.h), image.YCbCrSubsampleRatio420)
+		sim.RenderFrameAt(img, 9, time.UnixMilli(tt.ms))
+		rgba := image.NewRGBA(img.Rect)
+		draw.Draw(rgba, rgba.Rect, img, image.Point{}, draw.Src)
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, rgba); err != nil {
+			t.Fatal(err)
+		}
+		url := "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
+		got := eval[any](t, b, `new Promise((resolve, reject) => { const i = new Image();
+			i.onload = () => resolve(readCaptureClock(i)); i.onerror = reject; i.src = '`+url+`'; })`)
+		if f, ok := got.(float64); !ok || uint32(f) != uint32(tt.ms) || f != float64(uint32(tt.ms)) {
+			t.Errorf("%dx%d: read %v, want %d", tt.w, tt.h, got, uint32(tt.ms))
+		}
+	}
 }

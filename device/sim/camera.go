@@ -18,8 +18,10 @@ type CameraConfig struct {
 }
 
 // Camera is a synthetic camera: colour bars, a white bar sweeping across
-// the lower part of the picture, and the frame number burned in as a strip
-// of black and white blocks that ReadFrameCounter reads back after encoding.
+// the lower part of the picture, and two strips of black and white blocks
+// that survive encoding: the frame number (ReadFrameCounter) and the wall
+// clock when the picture was taken, in milliseconds (ReadCaptureClock), from
+// which a viewer on the same clock measures glass-to-glass latency.
 type Camera struct {
 	cfg CameraConfig
 }
@@ -72,7 +74,7 @@ func (c *Camera) Run(ctx context.Context, sink func(media.RawFrame)) error {
 		if err := pace.Until(epoch.Add(pts)); err != nil {
 			return err
 		}
-		RenderFrame(img, n)
+		RenderFrameAt(img, n, time.Now())
 		sink(media.RawFrame{Image: img, PTS: pts, Seq: n})
 	}
 }
@@ -91,27 +93,36 @@ var cameraBars = [8][3]uint8{
 	{84, 184, 198}, {65, 100, 212}, {35, 212, 114}, {16, 128, 128},
 }
 
-// Counter strip: cameraCounterBits blocks in two rows, the 32-bit frame
-// number then a CRC-8 of it, most significant bit first.
+// The strips, one block (cell) below and right of the top left corner,
+// cameraCounterCols blocks a row: the counter in rows 0 and 1 (block i at
+// column i%20, row i/20), the capture clock in rows 2 and 3 (blocks 40..79).
+// Each is a 40-bit word: 32 bits of value, then their CRC-8 xor 0x55, most
+// significant bit first; black is 0, white is 1. hub/web's glass-to-glass
+// test reads the clock strip in JavaScript with this layout.
 const (
 	cameraCounterBits = 40
 	cameraCounterCols = 20
+	cameraStripRows   = 4 // counter and clock, two rows each
 )
 
-// cameraCell returns the block size of the counter strip for a picture of
-// w x h (a multiple of 8 so blocks align with the codec's transform), or 0
-// when the strip does not fit.
+// cameraCell returns the block size of the strips for a picture of w x h
+// (max(8, w/40) rounded down to a multiple of 8, so blocks align with the
+// codec's transform), or 0 when the strips do not fit.
 func cameraCell(w, h int) int {
 	c := max(8, (w/40)&^7)
-	if (cameraCounterCols+2)*c > w || 4*c > h {
+	if (cameraCounterCols+2)*c > w || (cameraStripRows+2)*c > h {
 		return 0
 	}
 	return c
 }
 
 // RenderFrame draws frame n of the test pattern into dst, a 4:2:0 picture
-// of any even size. It allocates nothing.
-func RenderFrame(dst *image.YCbCr, n uint64) {
+// of any even size, with a capture clock of 0. It allocates nothing.
+func RenderFrame(dst *image.YCbCr, n uint64) { RenderFrameAt(dst, n, time.UnixMilli(0)) }
+
+// RenderFrameAt draws frame n of the test pattern taken at wall time at
+// into dst. It allocates nothing.
+func RenderFrameAt(dst *image.YCbCr, n uint64, at time.Time) {
 	w, h := dst.Rect.Dx(), dst.Rect.Dy()
 	if w <= 0 || h <= 0 {
 		return
@@ -143,7 +154,7 @@ func RenderFrame(dst *image.YCbCr, n uint64) {
 	// 64 frames.
 	barW := max(cell, 8)
 	x0 := int(n%64) * (w - barW) / 63 &^ 1
-	top := 4 * cell &^ 1
+	top := (cameraStripRows + 2) * cell &^ 1
 	for y := top; y < h; y++ {
 		cameraFill(yRow(y)[x0:x0+barW], cameraWhite)
 	}
@@ -155,10 +166,10 @@ func RenderFrame(dst *image.YCbCr, n uint64) {
 	if cell == 0 {
 		return
 	}
-	word := cameraCounterWord(n)
-	for i := range cameraCounterBits {
+	words := [2]uint64{cameraCounterWord(n), cameraCounterWord(uint64(at.UnixMilli()))}
+	for i := range 2 * cameraCounterBits {
 		v := uint8(cameraBlack)
-		if word>>(cameraCounterBits-1-i)&1 == 1 {
+		if words[i/cameraCounterBits]>>(cameraCounterBits-1-i%cameraCounterBits)&1 == 1 {
 			v = cameraWhite
 		}
 		cx, cy := cameraCellOrigin(cell, i)
@@ -172,11 +183,25 @@ func RenderFrame(dst *image.YCbCr, n uint64) {
 	}
 }
 
+// ReadCaptureClock reads the capture wall clock burned in by RenderFrameAt:
+// Unix milliseconds modulo 2^32 (the reader on the same clock takes the
+// difference modulo 2^32; it wraps every 49.7 days). ok is false as for
+// ReadFrameCounter.
+func ReadCaptureClock(img *image.YCbCr) (ms uint32, ok bool) {
+	v, ok := readStrip(img, cameraCounterBits)
+	return uint32(v), ok
+}
+
 // ReadFrameCounter reads the frame number burned in by RenderFrame from a
 // picture of the same size, typically after encoding and decoding. ok is
 // false when a block is not clearly black or white or the checksum does not
 // match. The counter holds 32 bits: it wraps after 4.5 years at 30 fps.
 func ReadFrameCounter(img *image.YCbCr) (n uint64, ok bool) {
+	return readStrip(img, 0)
+}
+
+// readStrip reads the 40-bit word whose first block is block first.
+func readStrip(img *image.YCbCr, first int) (uint64, bool) {
 	w, h := img.Rect.Dx(), img.Rect.Dy()
 	cell := cameraCell(w, h)
 	if cell == 0 || len(img.Y) < (h-1)*img.YStride+w {
@@ -184,7 +209,7 @@ func ReadFrameCounter(img *image.YCbCr) (n uint64, ok bool) {
 	}
 	var word uint64
 	q := cell / 4 // sample the middle half of each block
-	for i := range cameraCounterBits {
+	for i := first; i < first+cameraCounterBits; i++ {
 		cx, cy := cameraCellOrigin(cell, i)
 		sum := 0
 		for y := cy + q; y < cy+cell-q; y++ {

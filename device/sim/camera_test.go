@@ -45,6 +45,43 @@ func TestFrameCounterRoundTrip(t *testing.T) {
 	}
 }
 
+func TestCaptureClockRoundTrip(t *testing.T) {
+	sizes := [][2]int{{1280, 720}, {640, 360}, {320, 240}, {176, 144}}
+	clocks := []int64{0, 1, 1764755000123, 1<<32 - 1, 1 << 32, 1<<32 + 5}
+	for _, s := range sizes {
+		img := newCameraImage(s[0], s[1])
+		for _, ms := range clocks {
+			t.Run(fmt.Sprintf("%dx%d/%d", s[0], s[1], ms), func(t *testing.T) {
+				RenderFrameAt(img, 77, time.UnixMilli(ms))
+				got, ok := ReadCaptureClock(img)
+				if !ok || got != uint32(ms) {
+					t.Fatalf("read %d %v, want %d", got, ok, uint32(ms))
+				}
+				// The counter beside it is untouched.
+				if n, ok := ReadFrameCounter(img); !ok || n != 77 {
+					t.Fatalf("counter %d %v, want 77", n, ok)
+				}
+			})
+		}
+	}
+	// RenderFrame burns a clock of 0: still a valid strip.
+	img := newCameraImage(640, 360)
+	RenderFrame(img, 3)
+	if ms, ok := ReadCaptureClock(img); !ok || ms != 0 {
+		t.Fatalf("RenderFrame's clock: %d %v", ms, ok)
+	}
+	// A flipped block of the clock is refused.
+	RenderFrameAt(img, 3, time.UnixMilli(1000))
+	cell := cameraCell(640, 360)
+	x, y := cameraCellOrigin(cell, cameraCounterBits+31) // lowest clock bit, 0 for 1000
+	for j := y; j < y+cell; j++ {
+		cameraFill(img.Y[j*img.YStride+x:j*img.YStride+x+cell], cameraWhite)
+	}
+	if ms, ok := ReadCaptureClock(img); ok {
+		t.Fatalf("flipped clock read as %d", ms)
+	}
+}
+
 func TestReadFrameCounterRejects(t *testing.T) {
 	noise := newCameraImage(640, 360)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -88,8 +125,8 @@ func TestRenderFrameMoves(t *testing.T) {
 	a, b := newCameraImage(640, 360), newCameraImage(640, 360)
 	RenderFrame(a, 10)
 	RenderFrame(b, 11)
-	// Compare below the counter strip: only the sweeping bar differs.
-	top := 4 * cameraCell(640, 360) * a.YStride
+	// Compare below the strips: only the sweeping bar differs.
+	top := (cameraStripRows + 2) * cameraCell(640, 360) * a.YStride
 	if bytes.Equal(a.Y[top:], b.Y[top:]) {
 		t.Fatal("consecutive frames are the same below the counter")
 	}
@@ -100,7 +137,7 @@ func TestRenderFrameMoves(t *testing.T) {
 	}
 }
 
-// The counter survives H.264 at 2 Mbps: encode with openh264, decode with
+// The counter and the clock survive H.264 at 2 Mbps: encode with openh264, decode with
 // ffmpeg, read every counter back.
 func TestFrameCounterSurvivesH264(t *testing.T) {
 	for _, s := range [][2]int{{1280, 720}, {640, 360}} {
@@ -114,8 +151,9 @@ func TestFrameCounterSurvivesH264(t *testing.T) {
 			defer enc.Close()
 			img := newCameraImage(w, h)
 			var stream bytes.Buffer
+			clock := func(n int) time.Time { return time.UnixMilli(1764755000000 + int64(n)*33) }
 			for n := range frames {
-				RenderFrame(img, uint64(n))
+				RenderFrameAt(img, uint64(n), clock(n))
 				au, err := enc.Encode(media.RawFrame{Image: img, PTS: time.Duration(n) * time.Second / 30, Seq: uint64(n)})
 				if err != nil {
 					t.Fatal(err)
@@ -151,6 +189,9 @@ func TestFrameCounterSurvivesH264(t *testing.T) {
 				got, ok := ReadFrameCounter(dec)
 				if !ok || got != uint64(n) {
 					t.Fatalf("decoded frame %d: counter %d %v", n, got, ok)
+				}
+				if ms, ok := ReadCaptureClock(dec); !ok || ms != uint32(clock(n).UnixMilli()) {
+					t.Fatalf("decoded frame %d: clock %d %v, want %d", n, ms, ok, uint32(clock(n).UnixMilli()))
 				}
 			}
 		})
