@@ -174,7 +174,18 @@ func (c *Catalog) PutLesson(m lesson.Meta) error {
 		segs := tx.Bucket(bucketSegments)
 		for _, s := range m.Segments {
 			k := segKey(m.ID, s.Number)
-			if segs.Get(k) != nil {
+			if v := segs.Get(k); v != nil {
+				// Known: its state stays. Only a segment found damaged
+				// on disk changes its size and SHA-256 (to the bytes as
+				// they are).
+				var old Segment
+				if !s.Damaged || json.Unmarshal(v, &old) != nil || old.SHA256 == s.SHA256 && old.Bytes == s.Bytes {
+					continue
+				}
+				old.SHA256, old.Bytes = s.SHA256, s.Bytes
+				if err := put(segs, k, old); err != nil {
+					return err
+				}
 				continue
 			}
 			if err := put(segs, k, Segment{Lesson: m.ID, Number: s.Number, Name: s.Name, Bytes: s.Bytes,

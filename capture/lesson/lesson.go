@@ -66,6 +66,13 @@ type Segment struct {
 	Bytes         int64   `json:"bytes"`
 	SHA256        string  `json:"sha256"`
 	Discontinuity bool    `json:"discontinuity,omitempty"`
+	// Damaged: the segment's bytes on the box no longer have the SHA-256
+	// they were written with (the storage failed under them). Bytes and
+	// SHA256 are then those of the bytes as they are, which still go to the
+	// hub (most of a damaged segment plays), and RecordedSHA256 the
+	// original.
+	Damaged        bool   `json:"damaged,omitempty"`
+	RecordedSHA256 string `json:"recorded_sha256,omitempty"`
 }
 
 // Gap is a stretch of the lesson that was not recorded.
@@ -278,6 +285,10 @@ func (m Meta) Playlist() []byte {
 	}
 	return []byte(b.String())
 }
+
+// ErrStillRecording is returned for a change to a lesson that is still
+// being recorded (its record belongs to the recording).
+var ErrStillRecording = errors.New("lesson is still being recorded")
 
 // ErrNotFound is returned for a lesson id the store does not have.
 var ErrNotFound = errors.New("lesson not found")

@@ -116,6 +116,38 @@ func (s *Store) save(m Meta) error {
 	return durable.WriteFile(filepath.Join(dir, MetaName), m.Encode(), 0o644)
 }
 
+// MarkDamaged records that segment number of a closed lesson no longer has
+// the bytes it was written with: lesson.json and the playlist then name
+// the bytes as they are (size and SHA-256) and keep the recorded SHA-256.
+// It refuses a lesson still being recorded (ErrStillRecording).
+func (s *Store) MarkDamaged(id string, number int, sum string, size int64) (Meta, error) {
+	m, err := s.Load(id)
+	if err != nil {
+		return Meta{}, err
+	}
+	if m.State == StateRecording {
+		return Meta{}, fmt.Errorf("mark %s segment %d damaged: %w", id, number, ErrStillRecording)
+	}
+	for i := range m.Segments {
+		sg := &m.Segments[i]
+		if sg.Number != number {
+			continue
+		}
+		if sg.SHA256 == sum && sg.Bytes == size {
+			return m, nil
+		}
+		if !sg.Damaged {
+			sg.Damaged, sg.RecordedSHA256 = true, sg.SHA256
+		}
+		sg.SHA256, sg.Bytes = sum, size
+		if err := s.save(m); err != nil {
+			return Meta{}, fmt.Errorf("mark %s segment %d damaged: %w", id, number, err)
+		}
+		return m, nil
+	}
+	return Meta{}, fmt.Errorf("mark %s segment %d damaged: no such segment", id, number)
+}
+
 // WriterConfig sets up the media of a recording.
 type WriterConfig struct {
 	SegmentDuration time.Duration

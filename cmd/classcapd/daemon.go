@@ -497,7 +497,8 @@ func (d *daemon) Status() control.Status {
 		s.Uplink = &control.Uplink{Broker: u.Broker, Connected: u.Connected, Outbox: u.Outbox, LastError: u.LastError, Since: u.Since}
 	}
 	bl := d.uploader.Backlog()
-	s.Upload = &control.Upload{BacklogSegments: bl.Segments, BacklogFiles: bl.Files, BacklogBytes: bl.Bytes}
+	s.Upload = &control.Upload{BacklogSegments: bl.Segments, BacklogFiles: bl.Files, BacklogBytes: bl.Bytes,
+		Damaged: bl.Damaged, Problem: bl.Problem}
 	return s
 }
 

@@ -96,6 +96,7 @@ func (b *linkBox) State() wire.State {
 	st.Upload = &wire.Upload{}
 	if u := s.Upload; u != nil {
 		st.Upload.BacklogSegments, st.Upload.BacklogBytes = u.BacklogSegments, u.BacklogBytes
+		st.Upload.DamagedSegments, st.Upload.Problem = u.Damaged, u.Problem
 	}
 	if rs := r.RemoteStart; rs != nil {
 		st.Recorder.RemoteStart = &wire.RemoteStart{ID: rs.ID, By: rs.By, Visibility: rs.Visibility, VetoLeftS: rs.VetoLeft}

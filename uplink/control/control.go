@@ -90,6 +90,11 @@ type Upload struct {
 	BacklogSegments int   `json:"backlog_segments"` // media segments the hub has not verified
 	BacklogFiles    int   `json:"backlog_files"`    // every file the hub has not verified
 	BacklogBytes    int64 `json:"backlog_bytes"`
+	// Damaged counts segments found damaged on the box's storage since the
+	// daemon started (their bytes changed after they were written);
+	// Problem describes the latest.
+	Damaged int    `json:"damaged,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }
 
 // Daemon is what the API serves.

@@ -509,6 +509,9 @@ func (l *Link) checkAlarms(s wire.State) {
 	if s.Recorder != nil && s.Recorder.State == wire.RecorderError {
 		now["recorder"] = s.Recorder.Reason
 	}
+	if s.Upload != nil && s.Upload.DamagedSegments > 0 {
+		now["storage"] = s.Upload.Problem
+	}
 	l.mu.Lock()
 	var changes []wire.AlarmEvent
 	for name, msg := range now {

@@ -35,6 +35,7 @@ type fakeBox struct {
 	synced     bool
 	recState   string
 	camOK      bool
+	damaged    string // a segment damaged on the box's storage
 }
 
 func newFakeBox() *fakeBox { return &fakeBox{synced: true, recState: wire.RecorderIdle, camOK: true} }
@@ -80,7 +81,7 @@ func (b *fakeBox) State() wire.State {
 		Disk:       &wire.Disk{FreeMB: 1000, TotalMB: 2000},
 		Camera:     &wire.Camera{OK: b.camOK, Fault: map[bool]string{false: "unplugged"}[b.camOK]},
 		Microphone: &wire.Microphone{OK: true, Levels: []wire.Level{{PeakDBFS: -20, RMSDBFS: -40}}},
-		Upload:     &wire.Upload{},
+		Upload:     &wire.Upload{DamagedSegments: map[bool]int{true: 1}[b.damaged != ""], Problem: b.damaged},
 		Clock:      &wire.Clock{Synced: b.synced},
 		Version:    "test",
 	}
@@ -602,6 +603,19 @@ func TestStateIsRetainedAndGoesOfflineOnStop(t *testing.T) {
 	waitFor(t, "the camera alarm", func() bool {
 		for _, e := range h.events() {
 			if e.Type == wire.EventAlarm && e.Alarm.Name == "camera" && e.Alarm.Active && e.Alarm.Message == "unplugged" {
+				return true
+			}
+		}
+		return false
+	})
+	// A segment found damaged on the box's storage raises the storage
+	// alarm with what is wrong.
+	fb.mu.Lock()
+	fb.damaged = "seg_000002.m4s of lesson 000001-abcdefghij is damaged on the box's storage"
+	fb.mu.Unlock()
+	waitFor(t, "the storage alarm", func() bool {
+		for _, e := range h.events() {
+			if e.Type == wire.EventAlarm && e.Alarm.Name == "storage" && e.Alarm.Active && strings.Contains(e.Alarm.Message, "seg_000002.m4s") {
 				return true
 			}
 		}

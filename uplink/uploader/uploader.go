@@ -79,6 +79,12 @@ type Backlog struct {
 	Segments int   `json:"segments"` // media segments not yet verified
 	Files    int   `json:"files"`    // every file not yet verified
 	Bytes    int64 `json:"bytes"`
+	// Damaged counts segments found damaged on the box's storage (their
+	// bytes no longer have the SHA-256 they were written with) since the
+	// daemon started; Problem describes the latest. Failing storage (a worn
+	// SD card) shows here first.
+	Damaged int    `json:"damaged,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }
 
 // Uploader is the component; New then Run.
@@ -96,6 +102,8 @@ type Uploader struct {
 	mu       sync.Mutex
 	inflight map[string]bool
 	backlog  Backlog
+	damaged  map[string]bool // lesson/file found damaged on disk
+	problem  string          // what the latest damaged file is
 	wg       sync.WaitGroup
 }
 
@@ -126,7 +134,7 @@ func New(cfg Config, cat *catalog.Catalog, store *lesson.Store, hub Hub, log *sl
 		c.Limiter = pace.New(cfg.Rate)
 	}
 	return &Uploader{cfg: cfg, cat: cat, store: store, hub: hub, client: c, log: log, now: time.Now,
-		free: freeBytes, kick: make(chan struct{}, 1), inflight: map[string]bool{}}
+		free: freeBytes, kick: make(chan struct{}, 1), inflight: map[string]bool{}, damaged: map[string]bool{}}
 }
 
 // Kick makes the uploader look for work now (a segment closed, a lesson
@@ -288,6 +296,7 @@ func (u *Uploader) pass(ctx context.Context) error {
 		return err
 	}
 	u.mu.Lock()
+	bl.Damaged, bl.Problem = len(u.damaged), u.problem
 	u.backlog = bl
 	u.mu.Unlock()
 	if u.hub == nil || !u.cfg.Windows.Open(u.now()) {
@@ -351,6 +360,21 @@ func (u *Uploader) transfer(ctx context.Context, f File) error {
 	if !known || t.SHA256 != f.SHA256 || t.Bytes != f.Bytes {
 		t = catalog.Transfer{Lesson: f.Lesson, Name: f.Name, Bytes: f.Bytes, SHA256: f.SHA256, State: catalog.SegmentClosed}
 	}
+	if f.Segment > 0 && t.State == catalog.SegmentClosed && t.URL == "" {
+		// A segment's first upload: its bytes must still be the ones it
+		// was written with, or the hub would refuse them for ever.
+		sum, err := hashFile(fh)
+		if err != nil {
+			return fmt.Errorf("upload %s/%s: %w", f.Lesson, f.Name, err)
+		}
+		if sum != f.SHA256 {
+			if err := u.markDamaged(f, sum); err != nil {
+				return err
+			}
+			f.SHA256 = sum
+			t = catalog.Transfer{Lesson: f.Lesson, Name: f.Name, Bytes: f.Bytes, SHA256: f.SHA256, State: catalog.SegmentClosed}
+		}
+	}
 	if t.State != catalog.SegmentUploaded {
 		g, err := u.hub.Grant(ctx, f)
 		if errors.Is(err, ErrVerified) {
@@ -393,6 +417,31 @@ func (u *Uploader) transfer(ctx context.Context, f File) error {
 		return fmt.Errorf("upload %s/%s: completion: %w", f.Lesson, f.Name, err)
 	}
 	return u.verifiedNow(f, t)
+}
+
+// markDamaged handles a segment whose bytes on disk are no longer those it
+// was written with: it is reported (Backlog, and so the box's state and an
+// alarm) and its lesson's record names the bytes as they are, which then go
+// to the hub like any other: most of a damaged segment still plays, and
+// nothing better exists. A lesson still recording is left for after its
+// stop (the recording owns its record).
+func (u *Uploader) markDamaged(f File, sum string) error {
+	msg := fmt.Sprintf("%s of lesson %s is damaged on the box's storage: its SHA-256 is %s, not %s as written", f.Name, f.Lesson, sum, f.SHA256)
+	u.mu.Lock()
+	if !u.damaged[key(f)] {
+		u.log.Error("segment damaged on disk; the storage may be failing", "lesson", f.Lesson, "file", f.Name,
+			"sha256", sum, "recorded_sha256", f.SHA256)
+	}
+	u.damaged[key(f)], u.problem = true, msg
+	u.mu.Unlock()
+	m, err := u.store.MarkDamaged(f.Lesson, f.Segment, sum, f.Bytes)
+	if err != nil {
+		return fmt.Errorf("upload %s/%s: damaged on disk: %w", f.Lesson, f.Name, err)
+	}
+	if err := u.cat.PutLesson(m); err != nil {
+		return fmt.Errorf("upload %s/%s: damaged on disk: %w", f.Lesson, f.Name, err)
+	}
+	return nil
 }
 
 // verifiedNow records the hub's verified ack.

@@ -386,3 +386,56 @@ func (g *gate) Grant(ctx context.Context, f File) (Grant, error) {
 	}
 	return g.testHub.Grant(ctx, f)
 }
+
+// TestDamagedSegmentGoesAsItIsAndIsReported: a segment whose bytes changed
+// on the box's storage after it was written (a failing SD card) is not
+// retried for ever against the hub's checksum: it is reported, recorded as
+// damaged in lesson.json, and its bytes as they are go to the hub, so the
+// lesson still completes there. While its lesson records, it waits.
+func TestDamagedSegmentGoesAsItIsAndIsReported(t *testing.T) {
+	h, _ := newTestHub(t)
+	b := newBox(t)
+	m := newMeta(1)
+	b.addSegments(t, &m, 3, 100<<10, lesson.StateRecording)
+	bad := filepath.Join(b.store.Dir(m.ID), segment.Name(2))
+	data, _ := os.ReadFile(bad)
+	data[5000] ^= 0x40 // one bit flipped by the storage
+	write(t, bad, data)
+	sum := sha256.Sum256(data)
+	badSum := hex.EncodeToString(sum[:])
+
+	u := New(Config{Device: "room-101", Concurrency: 2, Poll: 50 * time.Millisecond, MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+		b.cat, b.store, h, quiet())
+	stop := startUploader(t, u)
+	defer stop()
+	waitFor(t, "the damage reported", func() bool { return u.Backlog().Damaged == 1 })
+	if p := u.Backlog().Problem; !bytes.Contains([]byte(p), []byte(segment.Name(2))) || !bytes.Contains([]byte(p), []byte(m.ID)) {
+		t.Fatalf("problem %q does not name the segment and lesson", p)
+	}
+	waitFor(t, "the intact segments verified", func() bool {
+		st := b.segmentStates(t, m.ID)
+		return st[segment.Name(1)] == catalog.SegmentVerified && st[segment.Name(3)] == catalog.SegmentVerified
+	})
+	if st := b.segmentStates(t, m.ID); st[segment.Name(2)] == catalog.SegmentVerified {
+		t.Fatal("the damaged segment went while its lesson was still recording")
+	}
+	b.addSegments(t, &m, 1, 100<<10, lesson.StateComplete)
+	u.Kick()
+	waitFor(t, "lesson.json verified", func() bool {
+		tr, ok, _ := b.cat.GetTransfer(m.ID, lesson.MetaName)
+		return ok && tr.State == catalog.SegmentVerified
+	})
+	sameFiles(t, b, h, m.ID)
+	got, err := b.store.Load(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg := got.Segments[1]
+	if !sg.Damaged || sg.SHA256 != badSum || sg.RecordedSHA256 != m.Segments[1].SHA256 {
+		t.Fatalf("lesson.json segment 2: %+v; want damaged, sha256 %s, recorded %s", sg, badSum, m.Segments[1].SHA256)
+	}
+	st, err := h.in.Store().Status(m.ID)
+	if err != nil || st.State != ingest.LessonComplete {
+		t.Fatalf("hub lesson %+v %v; want complete", st, err)
+	}
+}

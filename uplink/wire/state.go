@@ -93,6 +93,12 @@ type Upload struct {
 	BacklogBytes    int64 `json:"backlog_bytes"`
 	// OutboxEvents counts events not yet acknowledged by the broker.
 	OutboxEvents int `json:"outbox_events"`
+	// DamagedSegments counts segments found damaged on the box's storage
+	// (their bytes changed after they were written: failing storage);
+	// they are sent as they are and marked in lesson.json. Problem
+	// describes the latest.
+	DamagedSegments int    `json:"damaged_segments,omitempty"`
+	Problem         string `json:"problem,omitempty"`
 }
 
 // Clock is the wall clock's state.
@@ -170,7 +176,10 @@ func (s State) Validate() error {
 			return fieldErr(fmt.Sprintf("microphone.dead[%d]", i), "channel %d does not exist", ch)
 		}
 	}
-	if s.Upload.BacklogSegments < 0 || s.Upload.BacklogBytes < 0 || s.Upload.OutboxEvents < 0 {
+	if err := validateText("upload.problem", s.Upload.Problem, 1024); err != nil {
+		return err
+	}
+	if s.Upload.BacklogSegments < 0 || s.Upload.BacklogBytes < 0 || s.Upload.OutboxEvents < 0 || s.Upload.DamagedSegments < 0 {
 		return fieldErr("upload", "has a negative count")
 	}
 	if s.TemperatureC != nil && (*s.TemperatureC < -60 || *s.TemperatureC > 150) {
