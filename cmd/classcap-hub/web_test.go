@@ -158,7 +158,7 @@ mic_channels = 2
 [recording]
 segment_seconds = 2.0
 min_free_mb = 10
-veto_seconds = 1
+veto_seconds = 8
 [uplink]
 broker = "`+h.broker+`"
 username = "`+id+`"
@@ -248,8 +248,26 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 		row+`?.dataset.online === 'yes' && `+row+`.dataset.recorder === 'idle' && `+
 			row+`.querySelector('[data-field=camera]').textContent === 'ok'`, 60*time.Second)
 
-	// Start: the page shows the box's answer, the hub sees it record.
-	b.do(t, "click start", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-device="room-web"] button[data-action=start]`)))
+	// The box shows a remote start to the teacher for its veto window (8 s).
+	remoteStartShown := func() bool {
+		_, d := h.call(t, "GET", "/api/v1/devices/room-web", coach, "")
+		st, _ := d["state"].(map[string]any)
+		rec, _ := st["recorder"].(map[string]any)
+		return rec["remote_start"] != nil
+	}
+	start := chromedp.Click(chromedp.CSS(`tr[data-device="room-web"] button[data-action=start]`))
+	// The teacher holds the button: the page shows the box's refusal.
+	b.do(t, "click start", 10*time.Second, start)
+	waitLong(t, "the box shows the remote start", 30*time.Second, remoteStartShown)
+	box.ctlLocal(t, "sim", "hold", "2.2")
+	b.waitJS(t, "the page reports the teacher's refusal",
+		`document.getElementById('device-msg').textContent === 'room-web answered: declined by the teacher'`, 30*time.Second)
+
+	// The teacher taps to accept: the page shows the box's answer, the hub
+	// sees it record.
+	b.do(t, "click start", 10*time.Second, start)
+	waitLong(t, "the box shows the remote start", 30*time.Second, remoteStartShown)
+	box.ctlLocal(t, "sim", "press")
 	b.waitJS(t, "the page reports the recording", `document.getElementById('device-msg').textContent.includes('is recording lesson')`, 60*time.Second)
 	msg := eval[string](t, b, `document.getElementById('device-msg').textContent`)
 	lessonID := strings.TrimSuffix(strings.TrimPrefix(msg, "room-web is recording lesson "), ".")
@@ -277,7 +295,26 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 	if !strings.Contains(src, "/lessons/"+lessonID+"/lesson.mp4?t=") {
 		t.Fatalf("the player plays %q; want the lesson's media URL", src)
 	}
-	_ = box
+	b.screenshot(t, "record-and-play")
+}
+
+// screenshot saves a PNG of the page into $CLASSCAP_SCREENSHOTS, when set
+// (to look at the page as a person would).
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	dir := os.Getenv("CLASSCAP_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCaptureClockInChromium: the JavaScript reader of the sim camera's
