@@ -133,6 +133,9 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	}
 	tusURL += tusPath
 	fl.HandleUploads(func(device string, m wire.UploadMsg) wire.GrantMsg { return in.Answer(device, m, tusURL) })
+	// Partial uploads no box came back for, discarded hourly.
+	abandon := time.Duration(cfg.Hub.AbandonedUploadHours) * time.Hour
+	comps = append(comps, component{"upload janitor", func(ctx context.Context) error { return in.RunJanitor(ctx, abandon, time.Hour) }})
 	a.ServeLessons(in.Store())
 	localLn, err := listenLocal(socketPath(cfg))
 	if err != nil {

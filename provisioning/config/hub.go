@@ -27,6 +27,10 @@ type HubSection struct {
 	// PublicURL is the hub's HTTP address as boxes reach it (upload grants
 	// carry <public_url>/tus/); default http://<http_listen>.
 	PublicURL string `toml:"public_url"`
+	// AbandonedUploadHours: a partial upload that received no byte for
+	// this long is discarded (its box was replaced or wiped); the box, if
+	// it comes back, sends that file again. Default 168 (a week).
+	AbandonedUploadHours int `toml:"abandoned_upload_hours"`
 }
 
 // BrokerSection is [broker]: either the embedded MQTT broker's listen
@@ -66,9 +70,10 @@ type HubEnrollSection struct {
 func DefaultHub() Hub {
 	return Hub{
 		Hub: HubSection{
-			DataDir:    "/var/lib/classcap-hub",
-			HTTPListen: "127.0.0.1:8080",
-			LogLevel:   "info",
+			DataDir:              "/var/lib/classcap-hub",
+			HTTPListen:           "127.0.0.1:8080",
+			LogLevel:             "info",
+			AbandonedUploadHours: 168,
 		},
 		Broker: BrokerSection{
 			Listen: "127.0.0.1:1883",
@@ -133,6 +138,7 @@ func (h *Hub) Validate() error {
 		p.hostPort("hub.http_listen", h.Hub.HTTPListen)
 	}
 	p.logLevel("hub.log_level", h.Hub.LogLevel)
+	p.intRange("hub.abandoned_upload_hours", int64(h.Hub.AbandonedUploadHours), 1, 24*365)
 	if h.Hub.PublicURL != "" {
 		if u, err := url.Parse(h.Hub.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			p.add("hub.public_url", "%q is not an http:// or https:// URL with a host", h.Hub.PublicURL)

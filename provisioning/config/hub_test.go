@@ -119,9 +119,9 @@ func TestParseHubWarningsAndErrors(t *testing.T) {
 		t.Fatalf("a number for http_listen: got %v, want a parse error", err)
 	}
 
-	_, err = ParseHub([]byte("[hub]\nhttp_listen = \"x\"\nlog_level = \"loud\"\n[broker]\nlisten = \"y\"\n"))
+	_, err = ParseHub([]byte("[hub]\nhttp_listen = \"x\"\nlog_level = \"loud\"\nabandoned_upload_hours = 0\n[broker]\nlisten = \"y\"\n"))
 	got := FieldErrors(err)
-	if len(got) != 3 || got[0].Field != "hub.http_listen" || got[1].Field != "hub.log_level" || got[2].Field != "broker.listen" {
+	if len(got) != 4 || got[0].Field != "hub.http_listen" || got[1].Field != "hub.log_level" || got[2].Field != "hub.abandoned_upload_hours" || got[3].Field != "broker.listen" {
 		t.Fatalf("want every bad field, got %v", err)
 	}
 }
@@ -132,7 +132,7 @@ func TestDesignExampleHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Hub{
-		Hub:    HubSection{DataDir: "/var/lib/classcap-hub", HTTPListen: "127.0.0.1:8080", LogLevel: "info"},
+		Hub:    HubSection{DataDir: "/var/lib/classcap-hub", HTTPListen: "127.0.0.1:8080", LogLevel: "info", AbandonedUploadHours: 168},
 		Broker: BrokerSection{Listen: "127.0.0.1:1883"},
 		Enroll: HubEnrollSection{CertDays: 30},
 	}
