@@ -120,21 +120,22 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	return v
 }
 
-// simBox is a classcapd with simulated hardware, connected to the hub.
-type simBox struct {
+// webBox is a classcapd with simulated hardware for the web page tests
+// (8 s veto window: the page shows a remote start the teacher may decline).
+type webBox struct {
 	id, dir, data, socket string
 	ctl                   string
 	log                   *syncBuffer
 }
 
-// startSimBox registers id at the hub and runs classcapd for it until the
+// startWebBox registers id at the hub and runs classcapd for it until the
 // test ends; extra is appended to its configuration.
-func startSimBox(t *testing.T, h *testHub, id, extra string) *simBox {
+func startWebBox(t *testing.T, h *testHub, id, extra string) *webBox {
 	t.Helper()
 	daemon, ctl := boxBinaries(t)
 	pw := h.verb(t, "device", "add", id)
 	dir := t.TempDir()
-	b := &simBox{id: id, dir: dir, data: filepath.Join(dir, "box"), ctl: ctl, log: &syncBuffer{}}
+	b := &webBox{id: id, dir: dir, data: filepath.Join(dir, "box"), ctl: ctl, log: &syncBuffer{}}
 	b.socket = filepath.Join(b.data, "classcapd.sock")
 	if err := os.MkdirAll(b.data, 0o700); err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ password_file = "`+pwFile+`"
 }
 
 // ctlLocal runs classcapctl against the box's socket.
-func (b *simBox) ctlLocal(t *testing.T, args ...string) string {
+func (b *webBox) ctlLocal(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -227,7 +228,7 @@ func (b *browser) signIn(t *testing.T, h *testHub, token string) {
 func TestWebPageRecordAndPlay(t *testing.T) {
 	h := startHub(t)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
-	box := startSimBox(t, h, "room-web", "")
+	box := startWebBox(t, h, "room-web", "")
 	b := newBrowser(t)
 
 	// A wrong token is refused with the hub's reason.
