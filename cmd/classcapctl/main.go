@@ -220,6 +220,15 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 		} else {
 			fmt.Fprintf(w, "upload     %d files waiting (%d segments, %.1f MB)\n", u.BacklogFiles, u.BacklogSegments, float64(u.BacklogBytes)/1e6)
 		}
+		switch u.Window {
+		case "closed":
+			fmt.Fprintln(w, "           outside the upload windows: waiting for the next")
+		case "clock not synced":
+			fmt.Fprintln(w, "           clock not synced: upload windows cannot be judged, uploading now")
+		}
+		if u.Damaged > 0 {
+			fmt.Fprintf(w, "storage    %d segments found damaged on disk (sent as they are): %s\n", u.Damaged, u.Problem)
+		}
 	}
 	return nil
 }

@@ -466,6 +466,7 @@ func newUploader(cfg *config.Box, cat *catalog.Catalog, store *lesson.Store, hub
 		Concurrency:        cfg.Uplink.UploadConcurrency,
 		Rate:               cfg.Uplink.UploadRateKbps * 1000 / 8,
 		Windows:            windows,
+		ClockSynced:        sysinfo.WallPlausible,
 		RetentionDays:      cfg.Uplink.RetentionDays,
 		RetentionFreeBytes: cfg.Uplink.RetentionMinFreeMB << 20,
 	}, cat, store, hub, log), nil
@@ -498,7 +499,7 @@ func (d *daemon) Status() control.Status {
 	}
 	bl := d.uploader.Backlog()
 	s.Upload = &control.Upload{BacklogSegments: bl.Segments, BacklogFiles: bl.Files, BacklogBytes: bl.Bytes,
-		Damaged: bl.Damaged, Problem: bl.Problem}
+		Damaged: bl.Damaged, Problem: bl.Problem, Window: bl.Window}
 	return s
 }
 

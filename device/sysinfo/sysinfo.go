@@ -16,6 +16,11 @@ import (
 // has not synced yet reports 1970 or its last fake-hwclock save.
 var minPlausibleWall = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// WallPlausible reports whether the wall clock could be right: not before
+// 2024. A Pi without a clock battery boots at 1970 (or, with fake-hwclock,
+// at its last shutdown: plausible, if stale) until it is synced.
+func WallPlausible() bool { return !time.Now().Before(minPlausibleWall) }
+
 // ClockState says whether wall time can be trusted.
 type ClockState struct {
 	Synced bool   // the kernel says NTP discipline is active, and the time is plausible

@@ -95,6 +95,10 @@ type Upload struct {
 	// Problem describes the latest.
 	Damaged int    `json:"damaged,omitempty"`
 	Problem string `json:"problem,omitempty"`
+	// Window: "open", "closed" (outside uplink.upload_windows) or "clock
+	// not synced" (the windows cannot be judged; uploads run); empty
+	// without windows.
+	Window string `json:"window,omitempty"`
 }
 
 // Daemon is what the API serves.

@@ -60,9 +60,15 @@ type Hub interface {
 // Config sets the policy.
 type Config struct {
 	Device      string
-	Concurrency int           // transfers at once; default 2
-	Rate        int64         // bytes per second for all transfers; 0: no cap
-	Windows     pace.Windows  // times of day uploads may run; none: any time
+	Concurrency int          // transfers at once; default 2
+	Rate        int64        // bytes per second for all transfers; 0: no cap
+	Windows     pace.Windows // times of day uploads may run; none: any time
+	// ClockSynced says whether the wall clock can tell the time of day
+	// (nil: always). A Pi has no clock battery and boots at 1970: until
+	// its clock is set the windows cannot be judged and uploads run at any
+	// time (waiting for a window that cannot be told would let the disk
+	// fill).
+	ClockSynced func() bool
 	Poll        time.Duration // how often to look for work without a Kick; default 5 s
 	ChunkSize   int64         // tus PATCH size; default 1 MiB
 	// Retention: delete verified lessons older than RetentionDays (0:
@@ -85,6 +91,10 @@ type Backlog struct {
 	// SD card) shows here first.
 	Damaged int    `json:"damaged,omitempty"`
 	Problem string `json:"problem,omitempty"`
+	// Window is whether uploads may run now: "open", "closed" (outside
+	// the upload windows), or "clock not synced" (the windows cannot be
+	// judged, uploads run); empty without windows.
+	Window string `json:"window,omitempty"`
 }
 
 // Uploader is the component; New then Run.
@@ -99,12 +109,13 @@ type Uploader struct {
 	free   func(dir string) (int64, error)
 	kick   chan struct{}
 
-	mu       sync.Mutex
-	inflight map[string]bool
-	backlog  Backlog
-	damaged  map[string]bool // lesson/file found damaged on disk
-	problem  string          // what the latest damaged file is
-	wg       sync.WaitGroup
+	mu           sync.Mutex
+	inflight     map[string]bool
+	backlog      Backlog
+	damaged      map[string]bool // lesson/file found damaged on disk
+	problem      string          // what the latest damaged file is
+	unsyncedSaid bool            // the unsynced clock was logged
+	wg           sync.WaitGroup
 }
 
 // New makes an uploader over the catalog and the lesson store. With a nil
@@ -289,17 +300,45 @@ func (u *Uploader) lessonFiles(l catalog.Lesson) ([]File, bool, error) {
 
 func key(f File) string { return f.Lesson + "/" + f.Name }
 
+// Window states (Backlog.Window).
+const (
+	WindowOpen     = "open"
+	WindowClosed   = "closed"
+	WindowUnsynced = "clock not synced"
+)
+
+// window says whether uploads may run now, and why.
+func (u *Uploader) window() (bool, string) {
+	if len(u.cfg.Windows) == 0 {
+		return true, ""
+	}
+	if u.cfg.ClockSynced != nil && !u.cfg.ClockSynced() {
+		u.mu.Lock()
+		if !u.unsyncedSaid {
+			u.unsyncedSaid = true
+			u.log.Warn("the clock is not synced: upload windows cannot be judged; uploading at any time until it is")
+		}
+		u.mu.Unlock()
+		return true, WindowUnsynced
+	}
+	if u.cfg.Windows.Open(u.now()) {
+		return true, WindowOpen
+	}
+	return false, WindowClosed
+}
+
 // pass starts transfers for pending files, up to the concurrency limit.
 func (u *Uploader) pass(ctx context.Context) error {
 	files, bl, err := u.pending()
 	if err != nil {
 		return err
 	}
+	open, window := u.window()
 	u.mu.Lock()
-	bl.Damaged, bl.Problem = len(u.damaged), u.problem
+	bl.Damaged, bl.Problem, bl.Window = len(u.damaged), u.problem, window
 	u.backlog = bl
 	u.mu.Unlock()
-	if u.hub == nil || !u.cfg.Windows.Open(u.now()) {
+	if u.hub == nil || !open {
 		return nil
 	}
 	for _, f := range files {

@@ -287,6 +287,9 @@ func TestBacklogAndWindowClosed(t *testing.T) {
 	if len(h.verifiedOrder()) != 0 || h.maxFlight != 0 {
 		t.Fatal("uploaded outside the upload windows")
 	}
+	if w := u.Backlog().Window; w != WindowClosed {
+		t.Fatalf("window %q outside the window", w)
+	}
 	u.now = func() time.Time { return time.Date(2026, 3, 2, 16, 0, 0, 0, time.Local) }
 	if err := u.pass(context.Background()); err != nil {
 		t.Fatal(err)
@@ -294,6 +297,41 @@ func TestBacklogAndWindowClosed(t *testing.T) {
 	u.wg.Wait()
 	if len(h.verifiedOrder()) == 0 {
 		t.Fatal("nothing uploaded inside the window")
+	}
+	if w := u.Backlog().Window; w != WindowOpen {
+		t.Fatalf("window %q inside the window", w)
+	}
+}
+
+// TestWindowsIgnoredWithUnsyncedClock: a box whose clock is not set (a Pi
+// boots at 1970) cannot tell the time of day; it uploads rather than wait
+// for a window it cannot judge, and says so.
+func TestWindowsIgnoredWithUnsyncedClock(t *testing.T) {
+	h, _ := newTestHub(t)
+	b := newBox(t)
+	m := newMeta(1)
+	b.addSegments(t, &m, 2, 10<<10, lesson.StateComplete)
+	ws, _ := pace.ParseWindows([]string{"15:30-23:00"})
+	synced := false
+	u := New(Config{Device: "room-101", Windows: ws, ClockSynced: func() bool { return synced }}, b.cat, b.store, h, quiet())
+	u.now = func() time.Time { return time.Date(1970, 1, 1, 0, 5, 0, 0, time.Local) }
+	if err := u.pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u.wg.Wait()
+	if len(h.verifiedOrder()) == 0 {
+		t.Fatal("nothing uploaded with the clock unsynced")
+	}
+	if w := u.Backlog().Window; w != WindowUnsynced {
+		t.Fatalf("window %q, want %q", w, WindowUnsynced)
+	}
+	synced = true
+	if err := u.pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u.wg.Wait()
+	if w := u.Backlog().Window; w != WindowClosed {
+		t.Fatalf("window %q once synced at 00:05, want %q", w, WindowClosed)
 	}
 }
 
