@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,9 +130,17 @@ type webBox struct {
 	log                   *syncBuffer
 }
 
+// webBoxConfig is what a web test's box varies: the camera (default
+// 320x240 at 15 fps) and extra configuration appended to the file.
+type webBoxConfig struct {
+	Width, Height int
+	FPS           float64
+	Extra         string
+}
+
 // startWebBox registers id at the hub and runs classcapd for it until the
-// test ends; extra is appended to its configuration.
-func startWebBox(t *testing.T, h *testHub, id, extra string) *webBox {
+// test ends.
+func startWebBox(t *testing.T, h *testHub, id string, c webBoxConfig) *webBox {
 	t.Helper()
 	daemon, ctl := boxBinaries(t)
 	pw := h.verb(t, "device", "add", id)
@@ -152,9 +162,9 @@ data_dir = "`+b.data+`"
 [hardware]
 profile = "sim"
 [hardware.sim]
-width = 320
-height = 240
-fps = 15.0
+width = `+strconv.Itoa(cmp.Or(c.Width, 320))+`
+height = `+strconv.Itoa(cmp.Or(c.Height, 240))+`
+fps = `+strconv.FormatFloat(cmp.Or(c.FPS, 15), 'f', -1, 64)+`
 mic_channels = 2
 [recording]
 segment_seconds = 2.0
@@ -164,7 +174,7 @@ veto_seconds = 8
 broker = "`+h.broker+`"
 username = "`+id+`"
 password_file = "`+pwFile+`"
-`+extra), 0o600); err != nil {
+`+c.Extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	box := exec.Command(daemon, "-config", cfg)
@@ -228,7 +238,7 @@ func (b *browser) signIn(t *testing.T, h *testHub, token string) {
 func TestWebPageRecordAndPlay(t *testing.T) {
 	h := startHub(t)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
-	box := startWebBox(t, h, "room-web", "")
+	box := startWebBox(t, h, "room-web", webBoxConfig{})
 	b := newBrowser(t)
 
 	// A wrong token is refused with the hub's reason.

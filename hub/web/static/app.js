@@ -146,6 +146,7 @@ function renderDevices(devices) {
     cell(tr, d.lesson || '-').dataset.field = 'lesson';
     const h = health(st);
     for (const k of ['camera', 'mics', 'disk', 'clock', 'backlog']) cell(tr, h[k][0], h[k][1]).dataset.field = k;
+    if (live && live.device === d.id) followLive(st);
     const actions = document.createElement('div');
     const start = button('Start recording', 'start', d.id, () => record(d.id, 'start'));
     const stop = button('Stop recording', 'stop', d.id, () => record(d.id, 'stop'));
@@ -275,6 +276,22 @@ $('player').addEventListener('error', () => {
 });
 
 // --- live view ---
+// The view ends when the viewer closes it, when the connection fails, or
+// when the box ends it (the teacher held the button, consent withdrawn):
+// the box's state lists its viewers, so a view the state listed and no
+// longer lists has ended, seconds before ICE would notice.
+
+function followLive(st) {
+  const session = live.session.id();
+  if (!session || !st.live) return;
+  const listed = (st.live.viewers || []).some((v) => v.session === session);
+  if (listed) { live.listed = true; return; }
+  if (!live.listed) return; // the state may predate the view
+  const s = live.session;
+  const why = st.live.vetoed ? 'the teacher held the button' : 'the box ended it';
+  s.ended(why);
+  s.close();
+}
 
 function endLive() {
   if (!live) return;

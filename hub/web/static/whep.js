@@ -75,6 +75,14 @@ class WHEPSession {
     return body.trim() || ('HTTP ' + resp.status);
   }
 
+  // id is the session's name on the server: the last segment of its
+  // Location ('' before the answer).
+  id() {
+    if (!this.location) return '';
+    const path = new URL(this.location).pathname;
+    return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+  }
+
   ended(why) {
     if (this.closed) return;
     this.closed = true;
