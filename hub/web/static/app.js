@@ -267,6 +267,7 @@ async function play(id, at) {
   }
 }
 
+$('player').addEventListener('playing', () => { if (playing) playing.retried = false; });
 $('player').addEventListener('error', () => {
   const v = $('player');
   if (!playing || !v.getAttribute('src')) return;
