@@ -17,7 +17,7 @@ const (
 )
 
 // CommandTypes lists every command type.
-var CommandTypes = []string{TypeRecordStart, TypeRecordStop, TypeStateGet, TypeIdentify}
+var CommandTypes = []string{TypeRecordStart, TypeRecordStop, TypeStateGet, TypeIdentify, TypeLiveOffer, TypeLiveStop}
 
 // Visibilities a lesson can be given (who may watch it).
 const (
@@ -220,8 +220,8 @@ func (a IdentifyArgs) Duration() time.Duration {
 type StateGetArgs struct{}
 
 // DecodedArgs checks the command's type and arguments and returns the
-// arguments as one of RecordStartArgs, RecordStopArgs, StateGetArgs or
-// IdentifyArgs. Unknown fields in args are refused, so a misspelt argument
+// arguments as one of RecordStartArgs, RecordStopArgs, StateGetArgs,
+// IdentifyArgs, LiveOfferArgs or LiveStopArgs. Unknown fields in args are refused, so a misspelt argument
 // is not silently ignored. Errors wrap ErrUnknownType or ErrBadArgs.
 func (c Command) DecodedArgs() (any, error) {
 	switch c.Type {
@@ -266,8 +266,29 @@ func (c Command) DecodedArgs() (any, error) {
 			return nil, c.badArgs(fieldErr("args.seconds", "%d is outside 1..%d", a.Seconds, int(IdentifyMax/time.Second)))
 		}
 		return a, nil
+	case TypeLiveOffer:
+		var a LiveOfferArgs
+		if err := c.decodeArgs(&a); err != nil {
+			return nil, err
+		}
+		if err := a.validate(); err != nil {
+			return nil, c.badArgs(err)
+		}
+		return a, nil
+	case TypeLiveStop:
+		var a LiveStopArgs
+		if err := c.decodeArgs(&a); err != nil {
+			return nil, err
+		}
+		if err := validateToken("args.session", a.Session, MaxSessionLen); err != nil {
+			return nil, c.badArgs(err)
+		}
+		if err := validateText("args.by", a.By, 128); err != nil {
+			return nil, c.badArgs(err)
+		}
+		return a, nil
 	}
-	return nil, fmt.Errorf("command %s: %w %q (known: record.start, record.stop, state.get, identify)", c.ID, ErrUnknownType, c.Type)
+	return nil, fmt.Errorf("command %s: %w %q (known: record.start, record.stop, state.get, identify, live.offer, live.stop)", c.ID, ErrUnknownType, c.Type)
 }
 
 func (c Command) badArgs(err error) error {

@@ -11,7 +11,8 @@ const (
 )
 
 // EventTypes lists every event type.
-var EventTypes = []string{EventLessonStarted, EventLessonStopped, EventSegmentClosed, EventAlarm}
+var EventTypes = []string{EventLessonStarted, EventLessonStopped, EventSegmentClosed, EventAlarm,
+	EventLiveStarted, EventLiveStopped}
 
 // Event is something that happened on the box, published on its event
 // topic. The box keeps each event until the broker acknowledged it and
@@ -31,6 +32,7 @@ type Event struct {
 	Lesson  *LessonEvent  `json:"lesson,omitempty"`
 	Segment *SegmentEvent `json:"segment,omitempty"`
 	Alarm   *AlarmEvent   `json:"alarm,omitempty"`
+	Live    *LiveEvent    `json:"live,omitempty"`
 }
 
 // LessonEvent describes a lesson that started or stopped.
@@ -119,10 +121,14 @@ func (e Event) Validate() error {
 		if err := validateText("alarm.message", e.Alarm.Message, 1024); err != nil {
 			return err
 		}
+	case EventLiveStarted, EventLiveStopped:
+		if err := e.Live.validate(e.Type); err != nil {
+			return err
+		}
 	case "":
 		return fieldErr("type", "is missing")
 	default:
-		return fieldErr("type", "%q is not one of lesson.started, lesson.stopped, segment.closed, alarm", e.Type)
+		return fieldErr("type", "%q is not one of lesson.started, lesson.stopped, segment.closed, alarm, live.started, live.stopped", e.Type)
 	}
 	return nil
 }

@@ -24,7 +24,8 @@ const (
 
 // Codes lists every reply code.
 var Codes = []string{CodeMalformed, CodeVersion, CodeUnknownType, CodeBadArgs, CodeExpired,
-	CodeClockUnsynced, CodeDeclined, CodeBusy, CodeNotRecording, CodeDiskLow, CodeNoVideo, CodeFailed}
+	CodeClockUnsynced, CodeDeclined, CodeBusy, CodeNotRecording, CodeDiskLow, CodeNoVideo, CodeFailed,
+	CodeLiveOff, CodeUnknownSession}
 
 func validCode(c string) bool {
 	for _, v := range Codes {

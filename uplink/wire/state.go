@@ -28,6 +28,8 @@ type State struct {
 	Clock      *Clock      `json:"clock,omitempty"`
 	// Config reports the hub's configuration: applied, pending or refused.
 	Config *ConfigStatus `json:"config,omitempty"`
+	// Live lists the live views; absent on a box without live view.
+	Live *Live `json:"live,omitempty"`
 	// TemperatureC is the SoC temperature; absent where the box cannot read it.
 	TemperatureC *float64 `json:"temperature_c,omitempty"`
 	Version      string   `json:"version,omitempty"`
@@ -190,6 +192,9 @@ func (s State) Validate() error {
 	}
 	if s.Version == "" {
 		return fieldErr("version", "is missing on an online state")
+	}
+	if s.Live != nil {
+		return s.Live.validate()
 	}
 	return nil
 }
