@@ -46,6 +46,10 @@ segment_seconds = 4.0
 visibility = "private"
 min_free_mb = 100
 
+[live]
+allow = "recording"        # live view (WHEP at the hub) while a lesson records
+loopback = true            # a viewer on this machine: offer loopback ICE candidates too
+
 [uplink]
 broker = "tcp://$broker_listen"   # the hub's embedded broker
 username = "sim-101"

@@ -264,6 +264,7 @@ func newMux(a http.Handler, tus http.Handler) *http.ServeMux {
 	})
 	mux.Handle("/api/", a)
 	mux.Handle("/lessons/", a)
+	mux.Handle("/live/", a) // WHEP
 	mux.Handle(tusPath, tus)
 	page := web.Handler()
 	mux.Handle("GET /{$}", page)

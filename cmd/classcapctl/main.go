@@ -230,6 +230,16 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 			fmt.Fprintf(w, "storage    %d segments found damaged on disk (sent as they are): %s\n", u.Damaged, u.Problem)
 		}
 	}
+	if l := s.Live; l != nil {
+		line := fmt.Sprintf("allow %s, %d viewers", l.Allow, len(l.Viewers))
+		if l.Vetoed {
+			line += ", ended by the teacher for this lesson"
+		}
+		fmt.Fprintf(w, "live       %s\n", line)
+		for _, v := range l.Viewers {
+			fmt.Fprintf(w, "           %s %s (%s, %.0f s, %d frames sent, %d dropped)\n", v.Session, v.Viewer, v.State, v.Seconds, v.Video, v.Dropped)
+		}
+	}
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/classcap/classcap/capture/catalog"
 	"github.com/classcap/classcap/capture/durable"
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/live"
 	"github.com/classcap/classcap/capture/pipeline"
 	"github.com/classcap/classcap/capture/recorder"
 	"github.com/classcap/classcap/capture/stream"
@@ -50,6 +51,8 @@ type daemon struct {
 	recorder *recorder.Recorder
 	uploader *uploader.Uploader
 	led      *led.Driver
+	leds     *ledMux // the recorder's patterns with live view's over them
+	live     *live.Manager
 	edges    <-chan button.Edge // nil: no button
 	simBtn   *sim.Button        // nil unless the button is simulated
 	recIn    *stream.Reader
@@ -120,6 +123,8 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		d.led = led.NewDriver(&sim.LED{}, false)
 	}
 
+	d.leds = &ledMux{drv: d.led}
+
 	// enrollment with the hub (claim file, certificate renewal)
 	enr, err := newEnroller(cfg, d.led, log.With("component", "enroll"))
 	if err != nil {
@@ -181,7 +186,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		AudioProcessing: func() *lesson.AudioProcessing {
 			return audioProcessing(d.pipeline, cfg.Audio.Array)
 		},
-		ShowLED: d.led.Show,
+		ShowLED: d.leds.show,
 		FreeBytes: func() (uint64, error) {
 			du, err := sysinfo.DiskUsage(cfg.Device.DataDir)
 			return du.FreeBytes, err
@@ -190,6 +195,10 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		Notify: notify,
 		Log:    log.With("component", "recorder"),
 	})
+	// fan-out -> live view (lossy readers, one per viewer)
+	if d.live, err = newLive(cfg, d); err != nil {
+		return nil, err
+	}
 	// lesson store + catalog -> uploader -> hub: grants and verified acks over
 	// the link, bytes over tus (offline: backlog and retention only)
 	var hub uploader.Hub
@@ -369,6 +378,9 @@ func (d *daemon) Run(ctx context.Context) error {
 		cls := button.NewClassifier(0, 0)
 		goRun("button", capCtx, func(ctx context.Context) error {
 			return cls.Run(ctx, d.edges, func(ev button.Event) {
+				if ev.Kind == button.Hold {
+					d.live.Hold() // a hold always ends live view, whatever else it means
+				}
 				if err := d.recorder.Button(ctx, ev); err != nil && ctx.Err() == nil {
 					d.log.Error("button", "err", err)
 				}
@@ -384,6 +396,16 @@ func (d *daemon) Run(ctx context.Context) error {
 	if d.enroller != nil {
 		goRun("enroll", capCtx, d.enroller.Run)
 	}
+
+	liveCtx, stopLive := context.WithCancel(context.Background())
+	defer stopLive()
+	liveDone := make(chan struct{})
+	go func() {
+		defer close(liveDone)
+		if err := d.live.Run(liveCtx); err != nil {
+			d.log.Error("live view stopped", "err", err)
+		}
+	}()
 
 	linkCtx, stopLink := context.WithCancel(context.Background())
 	defer stopLink()
@@ -411,6 +433,8 @@ func (d *daemon) Run(ctx context.Context) error {
 	sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	d.log.Info("stopping")
 	stopAPI()
+	stopLive() // views end (and are logged) before the lesson closes
+	<-liveDone
 	stopRecorder() // closes an open lesson while media still flows
 	<-recDone
 	stopLink() // after the recorder: its last events are in the outbox
@@ -497,6 +521,8 @@ func (d *daemon) Status() control.Status {
 		u := d.link.Status()
 		s.Uplink = &control.Uplink{Broker: u.Broker, Connected: u.Connected, Outbox: u.Outbox, LastError: u.LastError, Since: u.Since}
 	}
+	ls := d.live.Status()
+	s.Live = &ls
 	bl := d.uploader.Backlog()
 	s.Upload = &control.Upload{BacklogSegments: bl.Segments, BacklogFiles: bl.Files, BacklogBytes: bl.Bytes,
 		Damaged: bl.Damaged, Problem: bl.Problem, Window: bl.Window}

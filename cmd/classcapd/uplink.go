@@ -93,6 +93,9 @@ func (b *linkBox) State() wire.State {
 		Version:    s.Version,
 		UptimeS:    s.Uptime,
 	}
+	if s.Live != nil {
+		st.Live = liveState(*s.Live)
+	}
 	st.Upload = &wire.Upload{}
 	if u := s.Upload; u != nil {
 		st.Upload.BacklogSegments, st.Upload.BacklogBytes = u.BacklogSegments, u.BacklogBytes

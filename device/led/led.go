@@ -87,6 +87,15 @@ var (
 		{On, 100 * time.Millisecond}, {Off, 100 * time.Millisecond},
 		{On, 100 * time.Millisecond}, {Off, 1500 * time.Millisecond}}}
 	Dark = Pattern{Name: "off", RGB: solid(Off), Mono: solid(Off)}
+	// WatchedRecording: recording while someone watches live; the "on air"
+	// light winks blue (one-colour: off) once a second.
+	WatchedRecording = Pattern{Name: "watched-recording", RGB: []Step{
+		{Red, 700 * time.Millisecond}, {Blue, 300 * time.Millisecond}}, Mono: []Step{
+		{On, 850 * time.Millisecond}, {Off, 150 * time.Millisecond}}}
+	// Watched: someone watches live while nothing records (live.allow =
+	// "always"): slow blue blink (one-colour: a short flash once a second).
+	Watched = Pattern{Name: "watched", RGB: blink(Blue, 1), Mono: []Step{
+		{On, 150 * time.Millisecond}, {Off, 850 * time.Millisecond}}}
 )
 
 // Output is the physical (or simulated) LED.

@@ -30,6 +30,7 @@ type Registry interface {
 	Device(id string) (registry.Device, error)
 	AddDevice(id string) (string, error)
 	Lessons(device string) ([]registry.Lesson, error)
+	Views(device string) ([]registry.View, error)
 	LookupToken(token string) (registry.Token, error)
 	CreateToken(role, name string) (string, error)
 }
@@ -69,6 +70,7 @@ func New(reg Registry, cmd Commander, log *slog.Logger) *API {
 	a.route("GET /api/v1/lessons", registry.RoleCoach, a.listLessons)
 	a.route("POST /api/v1/tokens", registry.RoleAdmin, a.createToken)
 	a.route("GET /api/v1/whoami", registry.RoleCoach, a.whoami)
+	a.routeLive()
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})

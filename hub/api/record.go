@@ -108,28 +108,8 @@ func boxStatus(code string) int {
 }
 
 func (a *API) command(w http.ResponseWriter, r *http.Request, typ string, args any, wait time.Duration, result any) {
-	d, ok := a.device(w, r)
+	d, rep, elapsed, ok := a.send(w, r, typ, args, wait)
 	if !ok {
-		return
-	}
-	start := time.Now()
-	rep, err := a.cmd.Command(r.Context(), d.ID, typ, args, wait)
-	elapsed := time.Since(start)
-	switch {
-	case errors.Is(err, fleet.ErrTimeout):
-		writeJSON(w, http.StatusGatewayTimeout, CommandError{Error: err.Error() +
-			fmt.Sprintf(" (is the box online? last seen %s)", lastSeen(d)), Code: "timeout", Device: d.ID})
-		return
-	case errors.Is(err, fleet.ErrNotConnected):
-		writeJSON(w, http.StatusServiceUnavailable, CommandError{Error: err.Error(), Code: "broker_unavailable", Device: d.ID})
-		return
-	case errors.Is(err, registry.ErrUnknownDevice):
-		writeError(w, http.StatusNotFound, "unknown_device", err.Error())
-		return
-	case errors.Is(err, context.Canceled):
-		return // the caller went away
-	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, CommandError{Error: err.Error(), Code: "internal", Device: d.ID})
 		return
 	}
 	if !rep.OK {
@@ -146,6 +126,37 @@ func (a *API) command(w http.ResponseWriter, r *http.Request, typ string, args a
 		resp.Result = result
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// send sends a command to the device named in the path and returns the
+// box's reply, ok or not; on a failed delivery it writes the error
+// response and returns ok false.
+func (a *API) send(w http.ResponseWriter, r *http.Request, typ string, args any, wait time.Duration) (registry.Device, wire.Reply, time.Duration, bool) {
+	d, ok := a.device(w, r)
+	if !ok {
+		return d, wire.Reply{}, 0, false
+	}
+	start := time.Now()
+	rep, err := a.cmd.Command(r.Context(), d.ID, typ, args, wait)
+	elapsed := time.Since(start)
+	switch {
+	case errors.Is(err, fleet.ErrTimeout):
+		writeJSON(w, http.StatusGatewayTimeout, CommandError{Error: err.Error() +
+			fmt.Sprintf(" (is the box online? last seen %s)", lastSeen(d)), Code: "timeout", Device: d.ID})
+		return d, rep, elapsed, false
+	case errors.Is(err, fleet.ErrNotConnected):
+		writeJSON(w, http.StatusServiceUnavailable, CommandError{Error: err.Error(), Code: "broker_unavailable", Device: d.ID})
+		return d, rep, elapsed, false
+	case errors.Is(err, registry.ErrUnknownDevice):
+		writeError(w, http.StatusNotFound, "unknown_device", err.Error())
+		return d, rep, elapsed, false
+	case errors.Is(err, context.Canceled):
+		return d, rep, elapsed, false // the caller went away
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, CommandError{Error: err.Error(), Code: "internal", Device: d.ID})
+		return d, rep, elapsed, false
+	}
+	return d, rep, elapsed, true
 }
 
 func lastSeen(d registry.Device) string {

@@ -298,6 +298,9 @@ func (f *Fleet) apply(tx *registry.Tx, m inMsg) error {
 // applyEvent merges a lesson event into the registry's lessons. Other
 // events only count as a sign of life.
 func applyEvent(tx *registry.Tx, device string, e wire.Event) error {
+	if lv := e.Live; lv != nil {
+		return applyLiveEvent(tx, device, e.Type, e.At, *lv)
+	}
 	le := e.Lesson
 	if le == nil {
 		return nil
@@ -334,6 +337,35 @@ func applyEvent(tx *registry.Tx, device string, e wire.Event) error {
 		})
 	}
 	return nil
+}
+
+// applyLiveEvent merges a live view event into the registry's view log.
+func applyLiveEvent(tx *registry.Tx, device, typ string, at time.Time, lv wire.LiveEvent) error {
+	return tx.UpdateView(device, lv.Session, func(v *registry.View) {
+		v.Viewer = lv.Viewer
+		if lv.Lesson != "" {
+			v.Lesson = lv.Lesson
+		}
+		if !lv.Started.IsZero() {
+			v.Started = lv.Started.UTC()
+		}
+		switch typ {
+		case wire.EventLiveStarted:
+			if v.Ended.IsZero() && v.Reason == "" {
+				v.Live = true
+			}
+		case wire.EventLiveStopped:
+			v.Live = false
+			v.Seconds, v.Reason = lv.Seconds, lv.Reason
+			v.Video, v.Audio, v.Dropped = lv.Video, lv.Audio, lv.Dropped
+			if !at.IsZero() {
+				v.Ended = at.UTC()
+			}
+			if v.Reason == "" {
+				v.Reason = "ended"
+			}
+		}
+	})
 }
 
 // maxWait bounds how long Command waits (and a command lives).

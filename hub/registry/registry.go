@@ -56,6 +56,7 @@ var (
 	bucketDevices = []byte("devices")
 	bucketTokens  = []byte("tokens")
 	bucketLessons = []byte("lessons")
+	bucketViews   = []byte("views")
 )
 
 // Device is one registered box.
@@ -135,7 +136,7 @@ func Open(path string, opt Options) (*Registry, error) {
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketDevices, bucketTokens, bucketLessons} {
+		for _, b := range [][]byte{bucketDevices, bucketTokens, bucketLessons, bucketViews} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

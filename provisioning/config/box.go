@@ -20,6 +20,7 @@ type Box struct {
 	Recording RecordingSection `toml:"recording"`
 	Uplink    UplinkSection    `toml:"uplink"`
 	Enroll    EnrollSection    `toml:"enroll"`
+	Live      LiveSection      `toml:"live"`
 
 	// Warnings lists what the file set that this version does not know
 	// (e.g. "unknown key video.profile"); the daemon logs them.
@@ -129,6 +130,28 @@ type EnrollSection struct {
 	ClaimFile string `toml:"claim_file"`
 }
 
+// LiveSection is [live]: live view (WebRTC) through the hub.
+type LiveSection struct {
+	// Allow is the teacher's consent: "off" (never), "recording" (while a
+	// lesson records) or "always".
+	Allow string `toml:"allow"`
+	// Interfaces names the network interfaces offered to viewers as ICE
+	// candidates; empty offers all but loopback.
+	Interfaces []string `toml:"interfaces"`
+	// Loopback offers loopback candidates too: a viewer on the box itself
+	// (tests, make run).
+	Loopback bool `toml:"loopback"`
+	// UDPPortMin and UDPPortMax bound the viewers' UDP ports (0: any), for
+	// a firewall.
+	UDPPortMin int `toml:"udp_port_min"`
+	UDPPortMax int `toml:"udp_port_max"`
+	// Queue is each viewer's queue in video frames; a viewer that falls
+	// further behind loses frames (counted).
+	Queue int `toml:"queue_frames"`
+	// MaxViewers bounds the views at once.
+	MaxViewers int `toml:"max_viewers"`
+}
+
 // Allowed values, in the order error messages list them.
 var (
 	profiles     = []string{"sim", "replay", "auto"}
@@ -136,6 +159,7 @@ var (
 	paces        = []string{"realtime", "fast"}
 	visibilities = []string{"private", "coaching", "library"}
 	encoders     = []string{"auto", "hardware", "software"}
+	liveAllows   = []string{"off", "recording", "always"}
 )
 
 // maxSocketPath is the longest path a unix socket address holds (sun_path
@@ -199,6 +223,11 @@ func DefaultBox() Box {
 		},
 		Enroll: EnrollSection{
 			ClaimFile: "/boot/firmware/classcap-claim",
+		},
+		Live: LiveSection{
+			Allow:      "recording",
+			Queue:      60,
+			MaxViewers: 4,
 		},
 	}
 }
@@ -385,6 +414,23 @@ func (b *Box) Validate() error {
 
 	// [enroll]
 	p.noControl("enroll.claim_file", b.Enroll.ClaimFile)
+
+	// [live]
+	lv := b.Live
+	p.oneOf("live.allow", lv.Allow, liveAllows...)
+	for _, name := range lv.Interfaces {
+		if name == "" {
+			p.add("live.interfaces", "has an empty interface name")
+		}
+		p.noControl("live.interfaces", name)
+	}
+	p.intRange("live.udp_port_min", int64(lv.UDPPortMin), 0, 65535)
+	p.intRange("live.udp_port_max", int64(lv.UDPPortMax), 0, 65535)
+	if (lv.UDPPortMin == 0) != (lv.UDPPortMax == 0) || lv.UDPPortMin > lv.UDPPortMax {
+		p.add("live.udp_port_max", "udp_port_min %d and udp_port_max %d: set both (min <= max) or neither", lv.UDPPortMin, lv.UDPPortMax)
+	}
+	p.intRange("live.queue_frames", int64(lv.Queue), 4, 600)
+	p.intRange("live.max_viewers", int64(lv.MaxViewers), 1, 32)
 
 	return p.err()
 }

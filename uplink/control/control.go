@@ -17,6 +17,7 @@ import (
 
 	"github.com/classcap/classcap/capture/catalog"
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/live"
 	"github.com/classcap/classcap/capture/recorder"
 )
 
@@ -74,6 +75,8 @@ type Status struct {
 	// (no uplink.broker).
 	Uplink *Uplink `json:"uplink,omitempty"`
 	Upload *Upload `json:"upload,omitempty"`
+	// Live lists the live views.
+	Live *live.Status `json:"live,omitempty"`
 }
 
 // Uplink is the MQTT link's state.

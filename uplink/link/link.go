@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/live"
 	"github.com/classcap/classcap/capture/recorder"
 	"github.com/classcap/classcap/uplink/wire"
 )
@@ -64,6 +66,11 @@ type Box interface {
 	RemoteStart(ctx context.Context, req recorder.RemoteStartRequest) (recorder.StartResult, error)
 	Stop(ctx context.Context, req recorder.StopRequest) (lesson.Meta, error)
 	Identify(ctx context.Context, d time.Duration) error
+	// LiveOffer answers a live viewer's SDP offer (live.offer); LiveStop
+	// ends a view and returns how long it lasted (live.stop). Their errors
+	// are capture/live's.
+	LiveOffer(ctx context.Context, a wire.LiveOfferArgs) (answer string, err error)
+	LiveStop(ctx context.Context, a wire.LiveStopArgs) (time.Duration, error)
 	// State reports the box's state; the link sets v, online and the
 	// outbox depth.
 	State() wire.State
@@ -483,6 +490,16 @@ func changeKey(s wire.State) string {
 		m.Packets, m.Levels = 0, nil
 		s.Microphone = &m
 	}
+	if s.Live != nil {
+		lv := *s.Live
+		lv.Viewers = slices.Clone(lv.Viewers)
+		for i := range lv.Viewers {
+			v := &lv.Viewers[i]
+			v.Seconds, v.Video, v.Audio = 0, 0, 0
+			v.Dropped = min(v.Dropped, 1) // starting to drop is news; each drop is not
+		}
+		s.Live = &lv
+	}
 	if s.Disk != nil {
 		d := *s.Disk
 		d.FreeMB /= 1024 // a change of a GB is worth telling
@@ -560,6 +577,15 @@ func (l *Link) Notify(n recorder.Notice) {
 	}
 	if err := l.addEvent(e); err != nil {
 		l.log.Error("event lost", "type", e.Type, "lesson", m.ID, "err", err)
+	}
+}
+
+// NotifyLive writes a live view event (wire.EventLiveStarted or
+// wire.EventLiveStopped) to the outbox. It is safe to call from any
+// goroutine, before Run and after it (until Close).
+func (l *Link) NotifyLive(typ string, e wire.LiveEvent) {
+	if err := l.addEvent(wire.Event{Type: typ, Live: &e}); err != nil {
+		l.log.Error("event lost", "type", typ, "session", e.Session, "err", err)
 	}
 }
 
@@ -699,6 +725,18 @@ func (l *Link) execute(c wire.Command, args any, deadline time.Time) wire.Reply 
 		}
 	case wire.StateGetArgs:
 		result = l.state()
+	case wire.LiveOfferArgs:
+		var answer string
+		answer, err = l.box.LiveOffer(ctx, a)
+		if err == nil {
+			result = wire.LiveOfferResult{Session: a.Session, SDP: answer}
+		}
+	case wire.LiveStopArgs:
+		var d time.Duration
+		d, err = l.box.LiveStop(ctx, a)
+		if err == nil {
+			result = wire.LiveStopResult{Session: a.Session, Seconds: d.Seconds()}
+		}
 	case wire.IdentifyArgs:
 		err = l.box.Identify(ctx, a.Duration())
 		if err == nil {
@@ -737,6 +775,16 @@ func replyCode(err error) (code, msg string) {
 		return wire.CodeNoVideo, err.Error()
 	case errors.Is(err, recorder.ErrBadRequest):
 		return wire.CodeBadArgs, err.Error()
+	case errors.Is(err, live.ErrOff), errors.Is(err, live.ErrNotRecording):
+		return wire.CodeLiveOff, err.Error()
+	case errors.Is(err, live.ErrVetoed):
+		return wire.CodeDeclined, err.Error()
+	case errors.Is(err, live.ErrTooMany), errors.Is(err, live.ErrSessionExists):
+		return wire.CodeBusy, err.Error()
+	case errors.Is(err, live.ErrBadOffer):
+		return wire.CodeBadArgs, err.Error()
+	case errors.Is(err, live.ErrUnknownSession):
+		return wire.CodeUnknownSession, err.Error()
 	case errors.Is(err, context.Canceled):
 		return wire.CodeFailed, "the box is shutting down"
 	}

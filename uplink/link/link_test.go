@@ -17,6 +17,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/live"
 	"github.com/classcap/classcap/capture/recorder"
 	"github.com/classcap/classcap/uplink/brokertest"
 	"github.com/classcap/classcap/uplink/wire"
@@ -71,6 +72,20 @@ func (b *fakeBox) Identify(ctx context.Context, d time.Duration) error {
 	defer b.mu.Unlock()
 	b.identifies = append(b.identifies, d)
 	return nil
+}
+
+func (b *fakeBox) LiveOffer(ctx context.Context, a wire.LiveOfferArgs) (string, error) {
+	if a.Session == "off" {
+		return "", live.ErrOff
+	}
+	return "v=0\r\nanswer-for-" + a.Session + "\r\n", nil
+}
+
+func (b *fakeBox) LiveStop(ctx context.Context, a wire.LiveStopArgs) (time.Duration, error) {
+	if a.Session != "s1" {
+		return 0, fmt.Errorf("%w: %q", live.ErrUnknownSession, a.Session)
+	}
+	return 3 * time.Second, nil
 }
 
 func (b *fakeBox) State() wire.State {
@@ -741,5 +756,38 @@ func TestPublishAndHandle(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the grant was not handed over")
+	}
+}
+
+func TestLiveCommandsAreAnswered(t *testing.T) {
+	m := brokertest.Start(t)
+	h := newHub(t, m.URL())
+	fb := newFakeBox()
+	b := runLink(t, newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb))
+	b.waitConnected()
+
+	h.command("l-1", wire.TypeLiveOffer, `{"session":"s1","viewer":"coach:alice","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"}`, 30*time.Second)
+	h.command("l-2", wire.TypeLiveOffer, `{"session":"off","viewer":"coach:alice","sdp":"v=0\r\n"}`, 30*time.Second)
+	h.command("l-3", wire.TypeLiveOffer, `{"session":"s3","viewer":"coach:alice","sdp":"not sdp"}`, 30*time.Second)
+	h.command("l-4", wire.TypeLiveStop, `{"session":"s1","by":"coach:alice"}`, 30*time.Second)
+	h.command("l-5", wire.TypeLiveStop, `{"session":"nope"}`, 30*time.Second)
+	r := h.waitReplies("l-1", 1)[0]
+	var offer wire.LiveOfferResult
+	if err := r.DecodeResult(&offer); !r.OK || err != nil || offer.Session != "s1" || offer.SDP != "v=0\r\nanswer-for-s1\r\n" {
+		t.Fatalf("live.offer reply %+v (%v)", r, err)
+	}
+	if r := h.waitReplies("l-2", 1)[0]; r.OK || r.Code != wire.CodeLiveOff {
+		t.Fatalf("live.offer refused: %+v", r)
+	}
+	if r := h.waitReplies("l-3", 1)[0]; r.OK || r.Code != wire.CodeBadArgs || !strings.Contains(r.Error, "args.sdp") {
+		t.Fatalf("live.offer with a bad sdp: %+v", r)
+	}
+	r = h.waitReplies("l-4", 1)[0]
+	var stop wire.LiveStopResult
+	if err := r.DecodeResult(&stop); !r.OK || err != nil || stop.Seconds != 3 {
+		t.Fatalf("live.stop reply %+v (%v)", r, err)
+	}
+	if r := h.waitReplies("l-5", 1)[0]; r.OK || r.Code != wire.CodeUnknownSession {
+		t.Fatalf("live.stop of an unknown session: %+v", r)
 	}
 }

@@ -1,0 +1,324 @@
+package main
+
+// End to end live view: the hub (in this process, embedded broker) as the
+// WHEP endpoint, the real classcapd with simulated hardware, and Go WebRTC
+// viewers (pion) that post their offers to the hub.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/classcap/classcap/capture/live/whep"
+	"github.com/classcap/classcap/capture/mediatest"
+)
+
+// simBox is a classcapd with simulated hardware reporting to a test hub.
+type simBox struct {
+	id, data, socket, ctl string
+}
+
+// startSimBox registers id at the hub and runs classcapd for it (15 fps,
+// 2 s segments, 1 s veto window, loopback ICE candidates) with extra
+// configuration appended, until the test ends.
+func startSimBox(t *testing.T, h *testHub, id, extra string) *simBox {
+	t.Helper()
+	daemon, ctl := boxBinaries(t)
+	pw := h.verb(t, "device", "add", id)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "box")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pwFile := filepath.Join(dir, "mqtt-password")
+	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "box.toml")
+	if err := os.WriteFile(cfg, []byte(`
+[device]
+id = "`+id+`"
+data_dir = "`+data+`"
+[hardware]
+profile = "sim"
+[hardware.sim]
+width = 320
+height = 240
+fps = 15.0
+mic_channels = 2
+[video]
+keyframe_seconds = 2.0
+[recording]
+segment_seconds = 2.0
+min_free_mb = 10
+veto_seconds = 1
+[uplink]
+broker = "`+h.broker+`"
+username = "`+id+`"
+password_file = "`+pwFile+`"
+`+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	boxLog := &syncBuffer{}
+	box := exec.Command(daemon, "-config", cfg)
+	box.Stdout, box.Stderr = boxLog, boxLog
+	if err := box.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- box.Wait() }()
+	t.Cleanup(func() {
+		_ = box.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = box.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("classcapd %s log:\n%s", id, boxLog.String())
+		}
+	})
+	return &simBox{id: id, data: data, socket: filepath.Join(data, "classcapd.sock"), ctl: ctl}
+}
+
+// whepRefusal posts an offer and returns the refusal's status and code.
+func whepRefusal(t *testing.T, h *testHub, device, token string) (int, string) {
+	t.Helper()
+	c := &whep.Client{Endpoint: h.http + "/live/" + device + "/whep", Token: token}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	v, err := whep.Dial(ctx, c.Signal, whep.Options{Loopback: true})
+	if err == nil {
+		v.Close()
+		t.Fatalf("live view of %s was not refused", device)
+	}
+	var we *whep.Error
+	if !errors.As(err, &we) {
+		t.Fatalf("live view of %s: %v", device, err)
+	}
+	var body struct{ Code string }
+	_ = json.Unmarshal([]byte(we.Body), &body)
+	return we.Status, body.Code
+}
+
+type hubView struct {
+	Session string  `json:"session"`
+	Viewer  string  `json:"viewer"`
+	Lesson  string  `json:"lesson"`
+	Seconds float64 `json:"seconds"`
+	Reason  string  `json:"reason"`
+	Video   uint64  `json:"video_frames"`
+	Dropped uint64  `json:"dropped"`
+	Live    bool    `json:"live"`
+}
+
+func TestLiveViewEndToEnd(t *testing.T) {
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startSimBox(t, h, "room-live", `
+[live]
+loopback = true
+interfaces = ["lo"]
+queue_frames = 15
+`)
+	off := startSimBox(t, h, "room-off", `
+[live]
+allow = "off"
+loopback = true
+interfaces = ["lo"]
+`)
+	device := func(id string) map[string]any {
+		t.Helper()
+		_, m := h.call(t, "GET", "/api/v1/devices/"+id, coach, "")
+		return m
+	}
+	for _, id := range []string{box.id, off.id} {
+		waitUntil(t, id+" is online and idle at the hub", func() bool {
+			m := device(id)
+			return m["online"] == true && m["recorder"] == "idle"
+		})
+	}
+	endpoint := h.http + "/live/" + box.id + "/whep"
+
+	// The endpoint's own refusals: no token, not SDP, trickle.
+	if st, code := whepRefusal(t, h, box.id, ""); st != http.StatusUnauthorized {
+		t.Fatalf("no token: %d %s", st, code)
+	}
+	if st, m := h.call(t, "POST", "/live/"+box.id+"/whep", coach, `{"sdp":"v=0"}`); st != http.StatusUnsupportedMediaType {
+		t.Fatalf("JSON body: %d %v", st, m)
+	}
+	if st, m := h.call(t, "PATCH", "/live/"+box.id+"/whep/abc", coach, "a=candidate"); st != http.StatusMethodNotAllowed {
+		t.Fatalf("PATCH: %d %v", st, m)
+	}
+	// Consent: "off" always refuses; "recording" (the default) while idle.
+	if st, code := whepRefusal(t, h, off.id, coach); st != http.StatusForbidden || code != "live_off" {
+		t.Fatalf("allow off: %d %s", st, code)
+	}
+	if st, code := whepRefusal(t, h, box.id, coach); st != http.StatusForbidden || code != "live_off" {
+		t.Fatalf("allow recording, idle: %d %s", st, code)
+	}
+
+	// Record, and watch with three viewers, one of them stalled.
+	if st, m := h.call(t, "POST", "/api/v1/devices/"+box.id+"/record/start", coach, ""); st != http.StatusOK {
+		t.Fatalf("record start: %d %v", st, m)
+	}
+	var lessonID string
+	waitUntil(t, "the hub sees the box recording", func() bool {
+		d := device(box.id)
+		lessonID, _ = d["lesson"].(string)
+		return d["recorder"] == "recording"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var viewers []*whep.Viewer
+	var clients []*whep.Client
+	for i := range 3 {
+		c := &whep.Client{Endpoint: endpoint, Token: coach}
+		v, err := whep.Dial(ctx, c.Signal, whep.Options{Loopback: true, Stalled: i == 2})
+		if err != nil {
+			t.Fatalf("viewer %d: %v", i, err)
+		}
+		defer v.Close()
+		if !strings.HasPrefix(c.Location(), h.http+"/live/"+box.id+"/whep/") {
+			t.Fatalf("Location %q", c.Location())
+		}
+		viewers, clients = append(viewers, v), append(clients, c)
+	}
+	for i, v := range viewers[:2] {
+		waitUntil(t, fmt.Sprintf("viewer %d receives pictures and sound", i), func() bool {
+			c := v.Counts()
+			return c.Keyframes >= 1 && c.VideoFrames >= 15 && c.AudioPackets >= 50
+		})
+	}
+	stalled := clients[2].Location()[strings.LastIndex(clients[2].Location(), "/")+1:]
+	var lv struct {
+		Viewers []struct {
+			Session string
+			Viewer  string
+			Dropped uint64
+		}
+	}
+	waitUntil(t, "the box's state at the hub counts the stalled viewer's drops", func() bool {
+		st, _ := device(box.id)["state"].(map[string]any)
+		b, _ := json.Marshal(st["live"])
+		if json.Unmarshal(b, &lv) != nil {
+			return false
+		}
+		for _, v := range lv.Viewers {
+			if v.Session == stalled && v.Dropped > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if len(lv.Viewers) != 3 || lv.Viewers[0].Viewer != "coach:alice" {
+		t.Fatalf("live state %+v", lv)
+	}
+	if out, err := exec.Command(box.ctl, "-socket", box.socket, "status").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "watched-recording") || !strings.Contains(string(out), "3 viewers") {
+		t.Fatalf("status does not show the watched LED and the viewers: %v\n%s", err, out)
+	}
+
+	// DELETE ends the first view.
+	if st, err := clients[0].Delete(ctx); err != nil || st != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", st, err)
+	}
+	if st, err := clients[0].Delete(ctx); err != nil || st != http.StatusNotFound {
+		t.Fatalf("DELETE again: %d %v", st, err)
+	}
+	// A hold ends the others and refuses new ones for the rest of the lesson.
+	before := viewers[1].Counts().VideoFrames
+	if out, err := exec.Command(box.ctl, "-socket", box.socket, "sim", "hold", "3").CombinedOutput(); err != nil {
+		t.Fatalf("sim hold: %v\n%s", err, out)
+	}
+	if viewers[1].Counts().VideoFrames <= before {
+		t.Errorf("viewer 1 received nothing more while the lesson recorded")
+	}
+	if st, code := whepRefusal(t, h, box.id, coach); st != http.StatusForbidden || code != "declined" {
+		t.Fatalf("after the hold: %d %s", st, code)
+	}
+	if st, m := h.call(t, "POST", "/api/v1/devices/"+box.id+"/record/stop", coach, ""); st != http.StatusOK {
+		t.Fatalf("record stop: %d %v", st, m)
+	}
+
+	// The view log at the hub: who, how long, why it ended.
+	var log struct{ Views []hubView }
+	waitUntil(t, "the hub lists the three views as ended", func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id+"/views", coach, "")
+		b, _ := json.Marshal(m)
+		if json.Unmarshal(b, &log) != nil || len(log.Views) != 3 {
+			return false
+		}
+		for _, v := range log.Views {
+			if v.Live {
+				return false
+			}
+		}
+		return true
+	})
+	reasons := map[string]int{}
+	for _, v := range log.Views {
+		if v.Viewer != "coach:alice" || v.Seconds <= 0 || v.Lesson != lessonID {
+			t.Errorf("view %+v", v)
+		}
+		reasons[v.Reason]++
+		if v.Session == stalled && v.Dropped == 0 {
+			t.Errorf("the stalled view's log shows no drops: %+v", v)
+		}
+	}
+	if reasons["stopped by coach:alice"] != 1 || reasons["button hold"] < 1 {
+		t.Errorf("reasons %v", reasons)
+	}
+
+	// The lesson lost no picture to the viewers and decodes cleanly.
+	waitUntil(t, "the box is idle again", func() bool { return device(box.id)["recorder"] == "idle" })
+	lessonDir := filepath.Join(box.data, "lessons", lessonID)
+	whole := mediatest.Concat(t, lessonDir)
+	mediatest.DecodeClean(t, whole)
+	mediatest.DecodeClean(t, filepath.Join(lessonDir, "index.m3u8"))
+	pts := videoPTS(t, whole)
+	if len(pts) < 30 {
+		t.Fatalf("the lesson has %d pictures", len(pts))
+	}
+	for i := 1; i < len(pts); i++ {
+		if d := pts[i] - pts[i-1]; math.Abs(d-1.0/15) > 0.002 {
+			t.Errorf("pictures %d and %d are %.3f s apart: a picture is missing", i-1, i, d)
+		}
+	}
+	if want := int(math.Round((pts[len(pts)-1]-pts[0])*15)) + 1; len(pts) != want {
+		t.Errorf("the lesson has %d pictures over %.3f s, want %d", len(pts), pts[len(pts)-1]-pts[0], want)
+	}
+}
+
+// videoPTS returns the presentation times of the pictures of file, in order.
+func videoPTS(t *testing.T, file string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+		"-of", "csv=p=0", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", file, err, out)
+	}
+	var pts []float64
+	for _, l := range strings.Fields(string(out)) {
+		if v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64); err == nil {
+			pts = append(pts, v)
+		}
+	}
+	return pts
+}
