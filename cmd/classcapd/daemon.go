@@ -88,6 +88,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		}
 		video = pipeline.EncodedWith(sim.NewCamera(sim.CameraConfig{
 			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
+			Log: log.With("component", "camera"),
 		}), enc)
 		mic = sim.NewMicArray(simMicConfig(cfg, epoch))
 	case "replay":

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"image"
+	"log/slog"
 	"math"
 	"time"
 
@@ -15,6 +16,10 @@ type CameraConfig struct {
 	Width, Height int       // default 1280x720; rounded up to even
 	FPS           float64   // default 30
 	Epoch         time.Time // zero of the PTS timeline; default the start of Run
+	// Log, when set, is told about frames skipped because the sink made
+	// Run late (a starved machine), so that a gap they leave in a
+	// recording can be told from a frame lost after the camera.
+	Log *slog.Logger
 }
 
 // Camera is a synthetic camera: colour bars, a white bar sweeping across
@@ -68,6 +73,10 @@ func (c *Camera) Run(ctx context.Context, sink func(media.RawFrame)) error {
 	for n := uint64(0); ; n++ {
 		if late := time.Since(epoch.Add(c.framePTS(n))); late > period {
 			newest := uint64(float64(time.Since(epoch)) * c.cfg.FPS / float64(time.Second))
+			if newest > n && c.cfg.Log != nil {
+				c.cfg.Log.Warn("sim camera late: frames skipped", "from_pts_ms", c.framePTS(n).Milliseconds(),
+					"frames", newest-n, "late_ms", late.Milliseconds())
+			}
 			n = max(n, newest)
 		}
 		pts := c.framePTS(n)
