@@ -233,3 +233,4 @@ scripts/bench-array.sh || die "scripts/bench-array.sh (microphone-array figures)
 scripts/bench-upload.sh || die "scripts/bench-upload.sh (upload figures)"
 scripts/bench-remote.sh || die "remote-start latency (scripts/bench-remote.sh)"
 scripts/bench-encode.sh || die "scripts/bench-encode.sh (encode_cpu_per_media_s)"
+scripts/bench-live.sh || die "scripts/bench-live.sh (live_box_cpu_*viewers)"

@@ -19,6 +19,7 @@ const remoteUsage = `remote commands (with -hub URL -token T, through classcap-h
   record start -device ID [-visibility V]      start a recording on a box (the teacher may decline)
   record stop -device ID                       stop it
   lessons [-json] [-device ID]                 lessons the boxes reported
+  views -device ID [-json]                     who watched a box live, when and for how long
 `
 
 // runRemote runs a remote command against the hub.
@@ -75,7 +76,45 @@ func runRemote(ctx context.Context, hub, token string, args []string, w io.Write
 					(time.Duration(l.Seconds*1000) * time.Millisecond).Round(time.Second), l.Segments, dash(l.StartedBy), when(l.StartedAt))
 			})
 	}
+	case "views":
+		return remoteViews(ctx, c, args[1:], w)
+	}
 	return usageError(fmt.Sprintf("unknown remote command %q", args[0]))
+}
+
+func remoteViews(ctx context.Context, c *api.Client, args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("views", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "print JSON")
+	device := fs.String("device", "", "the box")
+	if err := fs.Parse(args); err != nil {
+		return usageError("views: " + err.Error())
+	}
+	if *device == "" {
+		return usageError("views: -device ID is required")
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("views: unexpected argument %q", fs.Arg(0)))
+	}
+	vs, err := c.Views(ctx, *device)
+	if err != nil {
+		return err
+	}
+	return printList(w, *asJSON, vs, "nobody has watched "+*device+" live",
+		"SESSION\tVIEWER\tLESSON\tSTARTED\tDURATION\tENDED BECAUSE\tFRAMES\tDROPPED",
+		func(v registry.View) string {
+			length := (time.Duration(v.Seconds*1000) * time.Millisecond).Round(time.Second).String()
+			reason := dash(v.Reason)
+			if v.Live {
+				length, reason = "watching", "-"
+			}
+			started := v.Started
+			if started.IsZero() {
+				started = v.Seen
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d", v.Session[:min(8, len(v.Session))], v.Viewer, dash(v.Lesson),
+				when(started), length, reason, v.Video, v.Dropped)
+		})
 }
 
 func dash(s string) string {

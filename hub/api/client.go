@@ -160,3 +160,12 @@ func (c *Client) Lessons(ctx context.Context, device string) ([]registry.Lesson,
 	err := c.do(ctx, http.MethodGet, path, nil, &r)
 	return r.Lessons, err
 }
+
+// Views lists the live views of device (the view log).
+func (c *Client) Views(ctx context.Context, device string) ([]registry.View, error) {
+	var r struct {
+		Views []registry.View `json:"views"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(device)+"/views", nil, &r)
+	return r.Views, err
+}
