@@ -75,7 +75,6 @@ func runRemote(ctx context.Context, hub, token string, args []string, w io.Write
 				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s", l.Device, l.ID, state, dash(l.Visibility),
 					(time.Duration(l.Seconds*1000) * time.Millisecond).Round(time.Second), l.Segments, dash(l.StartedBy), when(l.StartedAt))
 			})
-	}
 	case "views":
 		return remoteViews(ctx, c, args[1:], w)
 	}
@@ -112,7 +111,7 @@ func remoteViews(ctx context.Context, c *api.Client, args []string, w io.Writer)
 			if started.IsZero() {
 				started = v.Seen
 			}
-			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d", v.Session[:min(8, len(v.Session))], v.Viewer, dash(v.Lesson),
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d", v.Session, v.Viewer, dash(v.Lesson),
 				when(started), length, reason, v.Video, v.Dropped)
 		})
 }

@@ -52,6 +52,13 @@ func TestRemoteCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := reg.Write(func(tx *registry.Tx) error {
+		return tx.UpdateView("room-1", "alice-view-1", func(v *registry.View) {
+			v.Viewer, v.Lesson, v.Seconds, v.Reason, v.Video = "coach:alice", "000009-abc", 42, "stopped by coach:alice", 1260
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(api.New(reg, boxes{}, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer srv.Close()
 
@@ -79,6 +86,8 @@ func TestRemoteCommands(t *testing.T) {
 		{"bad hub URL", []string{"-hub", "hub:8080", "-token", token, "devices"}, `hub URL "hub:8080"`, true},
 		{"device detail", append(hub, "device", "room-2"), "state      not reported yet", false},
 		{"lessons", append(hub, "lessons"), "no lessons reported yet", false},
+		{"views", append(hub, "views", "-device", "room-1"), "alice-view-1  coach:alice  000009-abc  ", false},
+		{"views without device", append(hub, "views"), "-device ID is required", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := ctl(tt.args...)
