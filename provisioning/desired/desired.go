@@ -3,9 +3,13 @@
 // box lays them over its own configuration file (config.WithSettings),
 // refuses a bad set with the field named and keeps the last good one,
 // persists what it accepted crash-safely, and never switches in the middle
-// of a lesson: a set that arrives while recording waits (persisted as
-// pending) until the lesson ends. What the box did is its wire.ConfigStatus,
-// reported in its state.
+// of a lesson what the lesson is recorded with: a set that arrives while
+// recording and changes such a setting (see Waits) waits, persisted as
+// pending, until the lesson ends; a set that changes only settings safe
+// mid-lesson (uploads, retention, the defaults of the next lesson) applies
+// at once. A set is applied whole, never in part, so the applied version
+// always names what the box runs with. What the box did is its
+// wire.ConfigStatus, reported in its state.
 //
 // Files in the data directory: hub-config.json (the applied set) and
 // hub-config.pending.json (accepted while recording). A set that fails
@@ -20,6 +24,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/classcap/classcap/capture/durable"
@@ -121,9 +127,31 @@ func (s *Store) Status() wire.ConfigStatus {
 	return s.status
 }
 
+// Waits returns the settings that differ between from and to and would
+// change a lesson being recorded: the encoders' settings (video.*, audio.*:
+// the stream's parameters are in the lesson's init.mp4) and the segment
+// length. Everything else the hub may set is safe mid-lesson: upload
+// windows, bandwidth, concurrency and retention act on lessons already
+// recorded, and recording.visibility, min_free_mb and veto_seconds are read
+// when the next lesson starts.
+func Waits(from, to *config.Box) []string {
+	var w []string
+	if !reflect.DeepEqual(from.Video, to.Video) {
+		w = append(w, "video")
+	}
+	if !reflect.DeepEqual(from.Audio, to.Audio) {
+		w = append(w, "audio")
+	}
+	if from.Recording.SegmentSeconds != to.Recording.SegmentSeconds {
+		w = append(w, "recording.segment_seconds")
+	}
+	return w
+}
+
 // Offer takes a desired configuration from the hub (the payload of the
 // config topic). recording says whether a lesson is being recorded: a valid
-// set then waits until ApplyPending. A malformed payload is an error; a
+// set that changes a setting the lesson depends on (Waits) then waits until
+// ApplyPending; one that does not applies at once. A malformed payload is an error; a
 // valid payload with bad settings is Rejected and reported in Status.
 func (s *Store) Offer(payload []byte, recording bool) (Result, error) {
 	c, err := wire.DecodeConfig(payload)
@@ -149,12 +177,13 @@ func (s *Store) Offer(payload []byte, recording bool) (Result, error) {
 		return Rejected, nil
 	}
 	st := stored{Version: c.Version, Settings: c.Settings}
-	if recording {
+	if w := Waits(s.current, b); recording && len(w) > 0 {
 		if err := write(filepath.Join(s.dir, PendingFile), st); err != nil {
 			return Rejected, err
 		}
 		s.pending, s.status.Pending = &st, c.Version
-		s.log.Info("hub configuration accepted; applied when the lesson ends", "version", c.Version)
+		s.log.Info("hub configuration accepted; applied when the lesson ends", "version", c.Version,
+			"changes", strings.Join(w, ", "))
 		return Pending, nil
 	}
 	if err := s.apply(st, b); err != nil {

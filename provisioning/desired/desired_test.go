@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/classcap/classcap/provisioning/config"
@@ -134,5 +135,61 @@ func TestFileChangedUnderAppliedSet(t *testing.T) {
 	}
 	if s2.Current() != b || s2.Status().Applied != 0 {
 		t.Errorf("want the file alone, got %+v", s2.Status())
+	}
+}
+
+// TestSafeMidLesson: a set that changes only settings a running lesson does
+// not depend on applies while recording; one that also changes the encoder
+// waits whole, and a later safe set replaces it.
+func TestSafeMidLesson(t *testing.T) {
+	s, err := Open(t.TempDir(), base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safe := `{"uplink":{"upload_rate_kbps":800,"upload_windows":["18:00-06:00"],"retention_days":30},` +
+		`"recording":{"visibility":"coaching","veto_seconds":5}}`
+	if r, err := s.Offer(msg(1, safe), true); r != Applied || err != nil {
+		t.Fatalf("safe set while recording: %v %v", r, err)
+	}
+	if c := s.Current(); c.Uplink.UploadRateKbps != 800 || c.Recording.Visibility != "coaching" {
+		t.Errorf("safe set not in force: %+v %+v", c.Uplink, c.Recording)
+	}
+	if r, _ := s.Offer(msg(2, `{"video":{"bitrate_kbps":1800},"uplink":{"upload_rate_kbps":400}}`), true); r != Pending {
+		t.Fatalf("encoder change while recording: %v", r)
+	}
+	if c := s.Current(); c.Uplink.UploadRateKbps != 800 || c.Video.BitrateKbps != 2500 {
+		t.Errorf("a waiting set applied in part: %+v %+v", c.Uplink, c.Video)
+	}
+	if st := s.Status(); st.Applied != 1 || st.Pending != 2 {
+		t.Errorf("status: %+v", st)
+	}
+	// Version 3 (the whole desired configuration, without the bitrate)
+	// needs no wait: it applies and the pending version 2 is dropped.
+	if r, _ := s.Offer(msg(3, `{"uplink":{"upload_rate_kbps":400}}`), true); r != Applied {
+		t.Fatalf("version 3: %v", r)
+	}
+	if st := s.Status(); st.Applied != 3 || st.Pending != 0 {
+		t.Errorf("status after version 3: %+v", st)
+	}
+	if changed, err := s.ApplyPending(); changed || err != nil {
+		t.Errorf("version 2 applied after version 3: %v %v", changed, err)
+	}
+	for _, tc := range []struct {
+		settings string
+		want     string
+	}{
+		{`{"video":{"encoder":"software"}}`, "video"},
+		{`{"audio":{"bitrate_kbps":64}}`, "audio"},
+		{`{"audio":{"array":{"beamform":false}}}`, "audio"},
+		{`{"recording":{"segment_seconds":6}}`, "recording.segment_seconds"},
+		{`{"recording":{"min_free_mb":50}}`, ""},
+	} {
+		b, err := base(t).WithSettings([]byte(tc.settings))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.settings, err)
+		}
+		if got := strings.Join(Waits(base(t), b), ","); got != tc.want {
+			t.Errorf("Waits(%s) = %q, want %q", tc.settings, got, tc.want)
+		}
 	}
 }
