@@ -88,6 +88,18 @@ type Config struct {
 	AudioGapAfter time.Duration
 }
 
+// Settings are the part of Config that may change while the recorder runs
+// (the hub's configuration). They take effect at the next lesson: while one
+// records or starts, they wait until it has ended.
+type Settings struct {
+	SegmentDuration   time.Duration
+	DefaultVisibility string
+	MinFreeBytes      uint64
+	StopFreeBytes     uint64
+	AudioChannels     int
+	AudioBitrateBps   int
+}
+
 // Input is the media the recorder reads (a lossless stream reader).
 type Input struct {
 	Video <-chan media.AccessUnit
@@ -211,6 +223,7 @@ type command struct {
 	identify time.Duration
 	stop     *StopRequest
 	press    *button.Event
+	settings *Settings
 	// abandon leaves the lesson open and ends Run, as a crash would (tests).
 	abandon bool
 	reply   chan reply
@@ -256,6 +269,7 @@ type Recorder struct {
 	remote   *pendingRemote
 	identify time.Time // the LED blinks identify until then
 	timer    *time.Timer
+	next     *Settings // settings waiting for the lesson to end
 }
 
 // videoGap is a camera loss during a lesson.
@@ -357,6 +371,13 @@ func (r *Recorder) Identify(ctx context.Context, d time.Duration) error {
 func (r *Recorder) Stop(ctx context.Context, req StopRequest) (lesson.Meta, error) {
 	rep, err := r.do(ctx, command{stop: &req})
 	return rep.meta, err
+}
+
+// Reconfigure changes the recorder's settings for the next lesson; a
+// lesson recording or starting keeps those it began with.
+func (r *Recorder) Reconfigure(ctx context.Context, s Settings) error {
+	_, err := r.do(ctx, command{settings: &s})
+	return err
 }
 
 // Button hands a button gesture to the recorder: a tap starts or stops.
@@ -553,6 +574,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.checkDevices()
 			r.checkPending()
 			r.checkDisk()
+			r.applySettings()
 			r.publish()
 		}
 	}
@@ -587,6 +609,10 @@ func (r *Recorder) handle(c command) {
 	case c.press != nil:
 		c.reply <- reply{}
 		r.press(*c.press)
+	case c.settings != nil:
+		r.next = c.settings
+		r.applySettings()
+		c.reply <- reply{}
 	case c.remote != nil:
 		r.remoteStart(*c.remote, c.reply)
 	case c.identify > 0:
@@ -601,6 +627,28 @@ func (r *Recorder) handle(c command) {
 	}
 }
 
+// applySettings takes the settings that wait, once no lesson records or
+// starts.
+func (r *Recorder) applySettings() {
+	n := r.next
+	if n == nil || r.rec != nil || r.pending != nil {
+		return
+	}
+	r.next = nil
+	if n.SegmentDuration > 0 {
+		r.cfg.SegmentDuration = n.SegmentDuration
+	}
+	if n.DefaultVisibility != "" {
+		r.cfg.DefaultVisibility = n.DefaultVisibility
+	}
+	r.cfg.MinFreeBytes, r.cfg.StopFreeBytes = n.MinFreeBytes, n.StopFreeBytes
+	if n.AudioChannels > 0 {
+		r.cfg.AudioChannels = n.AudioChannels
+	}
+	r.cfg.AudioBitrateBps = n.AudioBitrateBps
+	r.log.Info("settings for the next lesson", "segment", r.cfg.SegmentDuration, "visibility", r.cfg.DefaultVisibility)
+}
+
 // remoteStart shows a remote start to the teacher, or begins it at once when
 // there is no veto window.
 func (r *Recorder) remoteStart(req RemoteStartRequest, rep chan reply) {
@@ -612,6 +660,7 @@ func (r *Recorder) remoteStart(req RemoteStartRequest, rep chan reply) {
 		rep <- reply{err: fmt.Errorf("%w: remote start %s is waiting for the teacher", ErrBusy, r.remote.req.ID)}
 		return
 	}
+	r.applySettings()
 	if req.Visibility == "" {
 		req.Visibility = r.cfg.DefaultVisibility
 	}
@@ -734,6 +783,7 @@ func (r *Recorder) press(ev button.Event) {
 }
 
 func (r *Recorder) beginStart(req StartRequest, rep chan reply) {
+	r.applySettings() // a lesson that just ended let them through
 	if req.Visibility == "" {
 		req.Visibility = r.cfg.DefaultVisibility
 	}

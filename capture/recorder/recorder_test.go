@@ -395,3 +395,49 @@ func TestStopDoesNotWaitForeverForSound(t *testing.T) {
 	}
 	g.waitState(StateIdle)
 }
+
+// TestReconfigureAtNextLesson: settings changed while a lesson records do
+// not touch it; the next lesson has them.
+func TestReconfigureAtNextLesson(t *testing.T) {
+	g := newRig(t, t.TempDir(), false)
+	g.pump(20)
+	ctx := context.Background()
+	started := make(chan error, 1)
+	go func() { _, err := g.r.Start(ctx, StartRequest{By: "button"}); started <- err }()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.r.Reconfigure(ctx, Settings{SegmentDuration: 2 * time.Second, DefaultVisibility: lesson.VisibilityLibrary,
+		MinFreeBytes: 1 << 30, StopFreeBytes: 100 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	g.pump(75)
+	m, err := g.r.Stop(ctx, StopRequest{By: "button"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Visibility != lesson.VisibilityPrivate || longest(m) > 1.5 {
+		t.Errorf("the running lesson changed: visibility %s, longest segment %.2f s", m.Visibility, longest(m))
+	}
+	g.waitState(StateIdle)
+	go func() { _, err := g.r.Start(ctx, StartRequest{By: "button"}); started <- err }()
+	g.pump(100) // the start waits for a keyframe among these
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	m, err = g.r.Stop(ctx, StopRequest{By: "button"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Visibility != lesson.VisibilityLibrary || longest(m) < 1.9 {
+		t.Errorf("the next lesson: visibility %s, longest segment %.2f s; want library and 2 s", m.Visibility, longest(m))
+	}
+}
+
+func longest(m lesson.Meta) float64 {
+	var d float64
+	for _, s := range m.Segments {
+		d = max(d, s.Duration)
+	}
+	return d
+}
