@@ -38,7 +38,8 @@ func (u *Uploader) verified(l catalog.Lesson) (bool, error) {
 // prune applies retention: only verified lessons are deleted, oldest
 // first, when older than RetentionDays or while space is short.
 func (u *Uploader) prune() error {
-	if u.cfg.RetentionDays <= 0 && u.cfg.RetentionFreeBytes <= 0 {
+	pol := u.policy()
+	if pol.RetentionDays <= 0 && pol.RetentionFreeBytes <= 0 {
 		return nil
 	}
 	lessons, err := u.cat.Lessons()
@@ -48,23 +49,23 @@ func (u *Uploader) prune() error {
 	sort.Slice(lessons, func(i, j int) bool { return lessons[i].Number < lessons[j].Number })
 	for _, l := range lessons {
 		reason := ""
-		if u.cfg.RetentionFreeBytes > 0 {
+		if pol.RetentionFreeBytes > 0 {
 			free, err := u.free(u.store.Root())
 			if err != nil {
 				return err
 			}
-			if free < u.cfg.RetentionFreeBytes {
+			if free < pol.RetentionFreeBytes {
 				reason = "space"
 			}
 		}
-		if reason == "" && u.cfg.RetentionDays > 0 && l.Wall != "" {
+		if reason == "" && pol.RetentionDays > 0 && l.Wall != "" {
 			if start, err := time.Parse(time.RFC3339, l.Wall); err == nil &&
-				u.now().Sub(start) > time.Duration(u.cfg.RetentionDays)*24*time.Hour {
+				u.now().Sub(start) > time.Duration(pol.RetentionDays)*24*time.Hour {
 				reason = "age"
 			}
 		}
 		if reason == "" {
-			if u.cfg.RetentionDays <= 0 {
+			if pol.RetentionDays <= 0 {
 				return nil // space is fine and age does not matter
 			}
 			continue

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/classcap/classcap/capture/catalog"
@@ -80,6 +81,17 @@ type Config struct {
 	MinDelay, MaxDelay time.Duration
 }
 
+// Policy is the part of Config that may change while the uploader runs
+// (the hub's configuration): it takes effect at once, for transfers under
+// way too (the bandwidth cap) or from the next pass (the rest).
+type Policy struct {
+	Concurrency        int
+	Rate               int64
+	Windows            pace.Windows
+	RetentionDays      int
+	RetentionFreeBytes int64
+}
+
 // Backlog is what waits to go to the hub.
 type Backlog struct {
 	Segments int   `json:"segments"` // media segments not yet verified
@@ -108,8 +120,9 @@ type Uploader struct {
 	now    func() time.Time
 	free   func(dir string) (int64, error)
 	kick   chan struct{}
+	rate   rateLimit
 
-	mu           sync.Mutex
+	mu           sync.Mutex // guards the policy in cfg, and what follows
 	inflight     map[string]bool
 	backlog      Backlog
 	damaged      map[string]bool // lesson/file found damaged on disk
@@ -141,11 +154,51 @@ func New(cfg Config, cat *catalog.Catalog, store *lesson.Store, hub Hub, log *sl
 	// A transfer gives up after a while without progress and is tried
 	// again on a later pass (with a fresh grant).
 	c.MaxFailures = 8
-	if cfg.Rate > 0 {
-		c.Limiter = pace.New(cfg.Rate)
-	}
-	return &Uploader{cfg: cfg, cat: cat, store: store, hub: hub, client: c, log: log, now: time.Now,
+	u := &Uploader{cfg: cfg, cat: cat, store: store, hub: hub, client: c, log: log, now: time.Now,
 		free: freeBytes, kick: make(chan struct{}, 1), inflight: map[string]bool{}, damaged: map[string]bool{}}
+	u.rate.set(cfg.Rate)
+	c.Limiter = &u.rate
+	return u
+}
+
+// SetPolicy changes the concurrency, bandwidth cap, upload windows and
+// retention.
+func (u *Uploader) SetPolicy(p Policy) {
+	if p.Concurrency <= 0 {
+		p.Concurrency = 2
+	}
+	u.mu.Lock()
+	u.cfg.Concurrency, u.cfg.Rate, u.cfg.Windows = p.Concurrency, p.Rate, p.Windows
+	u.cfg.RetentionDays, u.cfg.RetentionFreeBytes = p.RetentionDays, p.RetentionFreeBytes
+	u.mu.Unlock()
+	u.rate.set(p.Rate)
+	u.log.Info("upload policy", "concurrency", p.Concurrency, "rate_bytes_per_s", p.Rate, "windows", len(p.Windows),
+		"retention_days", p.RetentionDays, "retention_free_bytes", p.RetentionFreeBytes)
+	u.Kick()
+}
+
+func (u *Uploader) policy() Policy {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return Policy{Concurrency: u.cfg.Concurrency, Rate: u.cfg.Rate, Windows: u.cfg.Windows,
+		RetentionDays: u.cfg.RetentionDays, RetentionFreeBytes: u.cfg.RetentionFreeBytes}
+}
+
+// rateLimit is the bandwidth cap shared by every transfer; it can be
+// replaced while they run.
+type rateLimit struct{ l atomic.Pointer[pace.Limiter] }
+
+func (r *rateLimit) set(bytesPerSecond int64) {
+	if bytesPerSecond <= 0 {
+		r.l.Store(nil)
+		return
+	}
+	r.l.Store(pace.New(bytesPerSecond))
+}
+
+// WaitN waits on the current cap (none: at once).
+func (r *rateLimit) WaitN(ctx context.Context, n int) error {
+	return r.l.Load().WaitN(ctx, n) // a nil *pace.Limiter lets everything through
 }
 
 // Kick makes the uploader look for work now (a segment closed, a lesson
@@ -309,7 +362,8 @@ const (
 
 // window says whether uploads may run now, and why.
 func (u *Uploader) window() (bool, string) {
-	if len(u.cfg.Windows) == 0 {
+	windows := u.policy().Windows
+	if len(windows) == 0 {
 		return true, ""
 	}
 	if u.cfg.ClockSynced != nil && !u.cfg.ClockSynced() {
@@ -321,7 +375,7 @@ func (u *Uploader) window() (bool, string) {
 		u.mu.Unlock()
 		return true, WindowUnsynced
 	}
-	if u.cfg.Windows.Open(u.now()) {
+	if windows.Open(u.now()) {
 		return true, WindowOpen
 	}
 	return false, WindowClosed

@@ -290,7 +290,9 @@ func TestBacklogAndWindowClosed(t *testing.T) {
 	if w := u.Backlog().Window; w != WindowClosed {
 		t.Fatalf("window %q outside the window", w)
 	}
-	u.now = func() time.Time { return time.Date(2026, 3, 2, 16, 0, 0, 0, time.Local) }
+	// The hub's configuration moves the window over the current time.
+	ws, _ = pace.ParseWindows([]string{"09:00-11:00"})
+	u.SetPolicy(Policy{Concurrency: 1, Windows: ws})
 	if err := u.pass(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +302,9 @@ func TestBacklogAndWindowClosed(t *testing.T) {
 	}
 	if w := u.Backlog().Window; w != WindowOpen {
 		t.Fatalf("window %q inside the window", w)
+	}
+	if h.maxFlight > 1 {
+		t.Errorf("%d transfers at once after the policy set 1", h.maxFlight)
 	}
 }
 
