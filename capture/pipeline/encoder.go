@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/classcap/classcap/capture/media"
 	"github.com/classcap/classcap/capture/videoenc"
@@ -76,6 +77,9 @@ type EncoderChoice struct {
 	device string // hardware device; "" for software
 	log    *slog.Logger
 	name   atomic.Pointer[string]
+
+	mu     sync.Mutex   // guards cfg.Params
+	params atomic.Int64 // bumped by SetParams: the open encoder is stale
 }
 
 // ChooseEncoder decides between the hardware and the software encoder
@@ -127,9 +131,30 @@ func ChooseEncoder(cfg EncoderConfig, log *slog.Logger) (*EncoderChoice, error) 
 // Name is the encoder chosen, or once opened the encoder's own name.
 func (c *EncoderChoice) Name() string { return *c.name.Load() }
 
+// SetParams changes the bitrate and the keyframe interval. The encoder is
+// opened again with them at the next picture, which it encodes as an IDR;
+// call it between lessons.
+func (c *EncoderChoice) SetParams(bitrateBps int, keyframe time.Duration) {
+	c.mu.Lock()
+	changed := c.cfg.Params.BitrateBps != bitrateBps || c.cfg.Params.KeyframeInterval != keyframe
+	c.cfg.Params.BitrateBps, c.cfg.Params.KeyframeInterval = bitrateBps, keyframe
+	c.mu.Unlock()
+	if changed {
+		c.params.Add(1)
+		c.log.Info("encoder settings changed; reopening at the next picture", "bitrate_bps", bitrateBps, "keyframe", keyframe)
+	}
+}
+
+// Params returns the encoder's parameters (the size is the picture's).
+func (c *EncoderChoice) Params() videoenc.Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Params
+}
+
 // open opens the chosen encoder for the size of the first picture.
 func (c *EncoderChoice) open(w, h int) (Encoder, error) {
-	p := c.cfg.Params
+	p := c.Params()
 	p.Width, p.Height = w, h
 	var e Encoder
 	var err error
@@ -172,6 +197,7 @@ func EncodedWith(cam RawCamera, choice *EncoderChoice) *Video {
 	v := &Video{name: choice.Name(), nameFn: choice.Name}
 	var mu sync.Mutex
 	var enc Encoder
+	var encParams int64 // choice.params when enc was opened
 	var pendingIDR atomic.Bool
 	v.forceKeyframe = func() {
 		mu.Lock()
@@ -194,7 +220,7 @@ func EncodedWith(cam RawCamera, choice *EncoderChoice) *Video {
 		var encErr error
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		grid := newFrameGrid(choice.cfg.Params.FPS)
+		grid := newFrameGrid(choice.Params().FPS)
 		err := cam.Run(ctx, func(f media.RawFrame) {
 			if encErr != nil {
 				return
@@ -204,7 +230,12 @@ func EncodedWith(cam RawCamera, choice *EncoderChoice) *Video {
 				return
 			}
 			mu.Lock()
+			if enc != nil && encParams != choice.params.Load() {
+				enc.Close() // SetParams: open again with the new settings
+				enc = nil
+			}
 			if enc == nil {
+				encParams = choice.params.Load()
 				e, err := choice.open(f.Image.Rect.Dx(), f.Image.Rect.Dy())
 				if err != nil {
 					mu.Unlock()

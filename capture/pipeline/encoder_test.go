@@ -179,3 +179,46 @@ func TestEncodedWithDelayedEncoder(t *testing.T) {
 		t.Errorf("name %q", v.Name())
 	}
 }
+
+// TestSetParamsReopensEncoder: new settings close the open encoder and the
+// next picture opens one with them.
+func TestSetParamsReopensEncoder(t *testing.T) {
+	w := &encoderWorld{}
+	c, err := ChooseEncoder(w.config("software"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *fakeEncoder
+	cam := callbackCamera{n: 6, at: func(i int) {
+		if i == 3 {
+			first = w.sw
+			c.SetParams(600_000, 2*time.Second)
+		}
+	}}
+	v := EncodedWith(cam, c)
+	v.run(context.Background(), func(media.AccessUnit) {})
+	if first == nil || !first.closed || first.encoded != 3 {
+		t.Fatalf("the first encoder: %+v", first)
+	}
+	if w.sw == first || w.sw.encoded != 3 || w.sw.p.BitrateBps != 600_000 || w.sw.p.KeyframeInterval != 2*time.Second {
+		t.Errorf("the reopened encoder: %+v", w.sw)
+	}
+	if p := c.Params(); p.BitrateBps != 600_000 || p.FPS != 25 {
+		t.Errorf("params %+v", p)
+	}
+}
+
+// callbackCamera calls at before each of its n pictures.
+type callbackCamera struct {
+	n  int
+	at func(i int)
+}
+
+func (c callbackCamera) Run(ctx context.Context, sink func(media.RawFrame)) error {
+	img := image.NewYCbCr(image.Rect(0, 0, 320, 240), image.YCbCrSubsampleRatio420)
+	for i := 0; i < c.n; i++ {
+		c.at(i)
+		sink(media.RawFrame{Image: img, PTS: time.Duration(i) * 40 * time.Millisecond, Seq: uint64(i)})
+	}
+	return errors.New("camera ran out")
+}
