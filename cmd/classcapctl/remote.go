@@ -140,14 +140,38 @@ func remoteDevices(ctx context.Context, c *api.Client, args []string, w io.Write
 		return err
 	}
 	return printList(w, asJSON, ds, "no devices registered (classcap-hub device add ID)",
-		"DEVICE\tONLINE\tRECORDER\tLESSON\tVERSION\tLAST SEEN",
+		"DEVICE\tONLINE\tRECORDER\tLESSON\tVERSION\tLAST SEEN\tCONFIG",
 		func(d api.DeviceSummary) string {
 			online := "no"
 			if d.Online {
 				online = "yes"
 			}
-			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", d.ID, online, dash(d.Recorder), dash(d.Lesson), dash(d.Version), when(d.LastSeen))
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", d.ID, online, dash(d.Recorder), dash(d.Lesson), dash(d.Version),
+				when(d.LastSeen), configText(d.Config))
 		})
+}
+
+// configText says which of the hub's configuration versions a box runs:
+// "v3", "v3 (v4 waits for the lesson to end)", "v3 (v5 refused: field: reason)".
+func configText(c *wire.ConfigStatus) string {
+	if c == nil {
+		return "-"
+	}
+	s := "file only"
+	if c.Applied > 0 {
+		s = fmt.Sprintf("v%d", c.Applied)
+	}
+	if c.Pending > 0 {
+		s += fmt.Sprintf(" (v%d waits for the lesson to end)", c.Pending)
+	}
+	if c.Rejected > 0 || c.Error != "" {
+		why := c.Error
+		if c.Field != "" {
+			why = c.Field + ": " + why
+		}
+		s += fmt.Sprintf(" (v%d refused: %s)", c.Rejected, why)
+	}
+	return s
 }
 
 func printDevice(w io.Writer, d api.DeviceDetail) {
@@ -169,6 +193,9 @@ func printDevice(w io.Writer, d api.DeviceDetail) {
 	fmt.Fprintln(w)
 	if rs := r.RemoteStart; rs != nil {
 		fmt.Fprintf(w, "pending    remote start by %s, begins in %.0f s unless the teacher declines\n", rs.By, rs.VetoLeftS)
+	}
+	if s.Config != nil {
+		fmt.Fprintf(w, "config     %s\n", configText(s.Config))
 	}
 	if s.Camera != nil {
 		fmt.Fprintf(w, "camera     ok=%v %s %d frames %s\n", s.Camera.OK, s.Camera.Encoder, s.Camera.Frames, s.Camera.Fault)

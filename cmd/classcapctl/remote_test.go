@@ -43,10 +43,19 @@ func TestRemoteCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	for _, id := range []string{"room-1", "room-2"} {
+	for _, id := range []string{"room-1", "room-2", "room-3"} {
 		if _, err := reg.AddDevice(id); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// room-3 reported the hub's configuration: version 3 applied, 4
+	// waiting for its lesson, 5 refused.
+	if err := reg.Write(func(tx *registry.Tx) error {
+		return tx.SetState("room-3", []byte(`{"v":1,"online":true,"recorder":{"state":"recording","recorded_s":0,"segments":0},`+
+			`"config":{"applied":3,"pending":4,"rejected":5,"field":"video.keyframe_seconds","error":"3 is longer than a segment"},"version":"dev","uptime_s":1}`),
+			true, time.Now())
+	}); err != nil {
+		t.Fatal(err)
 	}
 	token, err := reg.CreateToken(registry.RoleCoach, "alice")
 	if err != nil {
@@ -88,6 +97,13 @@ func TestRemoteCommands(t *testing.T) {
 		{"lessons", append(hub, "lessons"), "no lessons reported yet", false},
 		{"views", append(hub, "views", "-device", "room-1"), "alice-view-1  coach:alice  000009-abc  ", false},
 		{"views without device", append(hub, "views"), "-device ID is required", true},
+		{"config in devices", append(hub, "devices"), "v3 (v4 waits for the lesson to end) (v5 refused: video.keyframe_seconds: 3 is longer than a segment)", false},
+		{"config in devices -json", append(hub, "devices", "-json"), `"config": {
+      "applied": 3,
+      "pending": 4,
+      "rejected": 5,
+      "field": "video.keyframe_seconds",`, false},
+		{"config in device detail", append(hub, "device", "room-3"), "config     v3 (v4 waits", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := ctl(tt.args...)

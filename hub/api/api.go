@@ -210,6 +210,9 @@ type DeviceSummary struct {
 	Recorder string `json:"recorder,omitempty"`
 	Lesson   string `json:"lesson,omitempty"`
 	Version  string `json:"version,omitempty"`
+	// Config is the box's report on the hub's configuration (applied,
+	// pending and refused versions), from its last state; nil before one.
+	Config *wire.ConfigStatus `json:"config,omitempty"`
 }
 
 // DeviceDetail is GET /api/v1/devices/{id}.
@@ -228,7 +231,7 @@ func summarize(d registry.Device) DeviceSummary {
 				s.Recorder = st.Recorder.State
 				s.Lesson = st.Recorder.Lesson
 			}
-			s.Version = st.Version
+			s.Version, s.Config = st.Version, st.Config
 		}
 	}
 	return s
