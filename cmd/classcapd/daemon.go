@@ -29,10 +29,10 @@ import (
 	"github.com/classcap/classcap/device/sysinfo"
 	"github.com/classcap/classcap/device/v4l2"
 	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/provisioning/desired"
 	"github.com/classcap/classcap/provisioning/enroll"
 	"github.com/classcap/classcap/uplink/control"
 	"github.com/classcap/classcap/uplink/link"
-	"github.com/classcap/classcap/uplink/pace"
 	"github.com/classcap/classcap/uplink/uploader"
 	"github.com/classcap/classcap/uplink/wire"
 )
@@ -40,9 +40,17 @@ import (
 // daemon is the composition root: it wires the components in data-flow
 // order and serves the local API.
 type daemon struct {
+	// cfg is the configuration the daemon started with: the file, with the
+	// hub's settings applied last time laid over it. Settings the hub
+	// changes later are in desired.Current().
 	cfg     *config.Box
 	log     *slog.Logger
 	started time.Time
+
+	desired *desired.Store // the hub's configuration
+	encoder encoderSlot    // the running camera's encoder, for new settings
+	cfgKick chan struct{}  // a configuration arrived or a lesson ended
+	inForce int64          // the hub's version the components run with (configLoop's)
 
 	store    *lesson.Store
 	catalog  *catalog.Catalog
@@ -69,6 +77,15 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	if err := durable.MkdirAll(cfg.Device.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	// the hub's configuration: the last one applied is laid over the file,
+	// and every component below starts with the result
+	ds, err := desired.Open(cfg.Device.DataDir, cfg, log.With("component", "config"))
+	if err != nil {
+		return nil, err
+	}
+	d.desired, d.cfgKick = ds, make(chan struct{}, 1)
+	cfg = ds.Current()
+	d.cfg, d.inForce = cfg, ds.Status().Applied
 	store, err := lesson.NewStore(cfg.LessonsDir(), log.With("component", "lessons"))
 	if err != nil {
 		return nil, err
@@ -86,6 +103,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.encoder.set(enc)
 		video = pipeline.EncodedWith(sim.NewCamera(sim.CameraConfig{
 			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
 			Log: log.With("component", "camera"),
@@ -108,7 +126,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	case "auto":
 		// Found again before every run: a device absent at the start or
 		// unplugged is a fault in status, tried again, never an exit.
-		video = pipeline.Reopened(func() (*pipeline.Video, error) { return openCamera(cfg, epoch, log) })
+		video = pipeline.Reopened(func() (*pipeline.Video, error) { return openCamera(d.desired.Current(), &d.encoder, epoch, log) })
 		mic = pipeline.ReopenedMicrophone(func() (pipeline.Microphone, error) { return openMicrophone(cfg, epoch, log) })
 	default:
 		return nil, fmt.Errorf("hardware.profile %q is not one of sim, replay, auto", cfg.Hardware.Profile)
@@ -167,7 +185,22 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 			if d.uploader != nil {
 				d.uploader.Kick()
 			}
+			if n.Kind == recorder.NoticeLessonStopped {
+				kick(d.cfgKick) // a configuration may wait for this
+			}
 		}
+		// the hub's desired configuration (retained): applied, kept
+		// pending until the lesson ends, or refused with the field named
+		cfgLog := log.With("component", "config")
+		l.Handle(wire.KindConfig, func(payload []byte) {
+			res, err := d.desired.Offer(payload, d.recording())
+			if err != nil {
+				cfgLog.Warn("unreadable configuration message from the hub", "err", err)
+			}
+			if res != desired.Ignored {
+				kick(d.cfgKick)
+			}
+		})
 	}
 	d.recorder = recorder.New(recorder.Config{
 		Device:            cfg.Device.ID,
@@ -224,7 +257,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 // openCamera finds the camera (the configured device, or the first that
 // captures) and picks its best format: H.264 passed through, else raw
 // pictures into the encoder that video.encoder chooses.
-func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.Video, error) {
+func openCamera(cfg *config.Box, slot *encoderSlot, epoch time.Time, log *slog.Logger) (*pipeline.Video, error) {
 	want := v4l2.Config{Width: cfg.Hardware.CameraWidth, Height: cfg.Hardware.CameraHeight, FPS: cfg.Hardware.CameraFPS}
 	var info v4l2.DeviceInfo
 	var choice v4l2.Choice
@@ -255,6 +288,7 @@ func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.V
 		if err != nil {
 			return nil, err
 		}
+		slot.set(nil)
 		return pipeline.Passthrough(c), nil
 	}
 	c, err := v4l2.NewRawCamera(camCfg, log.With("component", "camera"))
@@ -265,6 +299,7 @@ func openCamera(cfg *config.Box, epoch time.Time, log *slog.Logger) (*pipeline.V
 	if err != nil {
 		return nil, err
 	}
+	slot.set(enc)
 	return pipeline.EncodedWith(c, enc), nil
 }
 
@@ -393,6 +428,7 @@ func (d *daemon) Run(ctx context.Context) error {
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- d.api.Serve(apiCtx, ln) }()
 	goRun("watchdog", capCtx, d.watchdog)
+	goRun("config", capCtx, d.configLoop)
 	goRun("uploader", capCtx, d.uploader.Run)
 	if d.enroller != nil {
 		goRun("enroll", capCtx, d.enroller.Run)
@@ -482,18 +518,18 @@ func (d *daemon) watchdog(ctx context.Context) error {
 
 // newUploader makes the uploader with the [uplink] policy.
 func newUploader(cfg *config.Box, cat *catalog.Catalog, store *lesson.Store, hub uploader.Hub, log *slog.Logger) (*uploader.Uploader, error) {
-	windows, err := pace.ParseWindows(cfg.Uplink.UploadWindows)
+	p, err := uploadPolicy(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("uplink.upload_windows: %w", err)
+		return nil, err
 	}
 	return uploader.New(uploader.Config{
 		Device:             cfg.Device.ID,
-		Concurrency:        cfg.Uplink.UploadConcurrency,
-		Rate:               cfg.Uplink.UploadRateKbps * 1000 / 8,
-		Windows:            windows,
+		Concurrency:        p.Concurrency,
+		Rate:               p.Rate,
+		Windows:            p.Windows,
 		ClockSynced:        sysinfo.WallPlausible,
-		RetentionDays:      cfg.Uplink.RetentionDays,
-		RetentionFreeBytes: cfg.Uplink.RetentionMinFreeMB << 20,
+		RetentionDays:      p.RetentionDays,
+		RetentionFreeBytes: p.RetentionFreeBytes,
 	}, cat, store, hub, log), nil
 }
 
@@ -524,6 +560,8 @@ func (d *daemon) Status() control.Status {
 	}
 	ls := d.live.Status()
 	s.Live = &ls
+	cs := d.desired.Status()
+	s.Config = &cs
 	bl := d.uploader.Backlog()
 	s.Upload = &control.Upload{BacklogSegments: bl.Segments, BacklogFiles: bl.Files, BacklogBytes: bl.Bytes,
 		Damaged: bl.Damaged, Problem: bl.Problem, Window: bl.Window}

@@ -64,6 +64,7 @@ type linkBox daemon
 var _ link.Box = (*linkBox)(nil)
 
 func (b *linkBox) RemoteStart(ctx context.Context, req recorder.RemoteStartRequest) (recorder.StartResult, error) {
+	req.Veto = b.desired.Current().VetoWindow() // the hub may have changed it
 	return b.recorder.RemoteStart(ctx, req)
 }
 
@@ -96,6 +97,7 @@ func (b *linkBox) State() wire.State {
 	if s.Live != nil {
 		st.Live = liveState(*s.Live)
 	}
+	st.Config = s.Config
 	st.Upload = &wire.Upload{}
 	if u := s.Upload; u != nil {
 		st.Upload.BacklogSegments, st.Upload.BacklogBytes = u.BacklogSegments, u.BacklogBytes

@@ -19,6 +19,7 @@ import (
 	"github.com/classcap/classcap/capture/lesson"
 	"github.com/classcap/classcap/capture/live"
 	"github.com/classcap/classcap/capture/recorder"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 // Level is one microphone channel's level over the last 100 ms.
@@ -77,6 +78,9 @@ type Status struct {
 	Upload *Upload `json:"upload,omitempty"`
 	// Live lists the live views.
 	Live *live.Status `json:"live,omitempty"`
+	// Config is the hub's configuration: the version applied, one waiting
+	// for the lesson to end, the last one refused and why.
+	Config *wire.ConfigStatus `json:"config,omitempty"`
 }
 
 // Uplink is the MQTT link's state.

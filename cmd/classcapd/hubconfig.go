@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/classcap/classcap/capture/pipeline"
+	"github.com/classcap/classcap/capture/recorder"
+	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/uplink/pace"
+	"github.com/classcap/classcap/uplink/uploader"
+)
+
+// The hub's configuration in the running daemon. desired.Store decides
+// what applies when (a set that changes the encoders or the segment length
+// waits for the lesson to end); configLoop hands each applied set to the
+// components:
+//
+//   - uploader: concurrency, bandwidth cap, upload windows, retention, at once;
+//   - recorder: default visibility, segment length, min_free_mb, for the
+//     next lesson; veto_seconds for the next remote start;
+//   - the camera's encoder (raw cameras): bitrate and keyframe interval,
+//     reopened at the next picture (the set waited for the lesson to end);
+//   - video.encoder and audio.*: the encoders are chosen and the audio
+//     chain built when the daemon starts, so these take effect at its next
+//     start (the applied set is kept and laid over the file then).
+
+// encoderSlot holds the encoder of the running raw camera (nil for a
+// camera that encodes by itself).
+type encoderSlot struct {
+	mu sync.Mutex
+	c  *pipeline.EncoderChoice
+}
+
+func (s *encoderSlot) set(c *pipeline.EncoderChoice) { s.mu.Lock(); s.c = c; s.mu.Unlock() }
+
+func (s *encoderSlot) get() *pipeline.EncoderChoice {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c
+}
+
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// recording reports whether a lesson records, starts, or waits out a
+// remote start's veto window.
+func (d *daemon) recording() bool {
+	s := d.recorder.Status()
+	return s.State == recorder.StateRecording || s.State == recorder.StateStopping ||
+		s.Lesson != "" || s.StartedBy != "" || s.RemoteStart != nil
+}
+
+// configLoop applies a set left pending once no lesson records, and hands
+// every newly applied set to the components.
+func (d *daemon) configLoop(ctx context.Context) error {
+	log := d.log.With("component", "config")
+	t := time.NewTicker(time.Second) // a lesson ended without a notice (offline box)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.cfgKick:
+		case <-t.C:
+		}
+		if d.desired.Status().Pending != 0 && !d.recording() {
+			if _, err := d.desired.ApplyPending(); err != nil {
+				log.Error("apply the configuration that waited for the lesson", "err", err)
+			}
+		}
+		if v := d.desired.Status().Applied; v != d.inForce {
+			d.applyConfig(ctx, d.desired.Current())
+			d.inForce = v
+		}
+	}
+}
+
+// applyConfig hands c's settings to the running components.
+func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
+	log := d.log.With("component", "config")
+	if p, err := uploadPolicy(c); err != nil {
+		log.Error("upload policy", "err", err) // validated: cannot happen
+	} else {
+		d.uploader.SetPolicy(p)
+	}
+	if err := d.recorder.Reconfigure(ctx, recorderSettings(c, d.cfg)); err != nil && ctx.Err() == nil {
+		log.Error("recorder settings", "err", err)
+	}
+	if e := d.encoder.get(); e != nil {
+		e.SetParams(c.Video.BitrateKbps*1000, c.KeyframeInterval())
+	}
+	var later []string
+	if c.Video.Encoder != d.cfg.Video.Encoder {
+		later = append(later, "video.encoder")
+	}
+	if !reflect.DeepEqual(c.Audio, d.cfg.Audio) {
+		later = append(later, "audio")
+	}
+	if len(later) > 0 {
+		log.Warn("settings that take effect when classcapd starts again", "settings", fmt.Sprint(later))
+	}
+	log.Info("hub configuration in force", "version", d.desired.Status().Applied,
+		"visibility", c.Recording.Visibility, "video_kbps", c.Video.BitrateKbps, "upload_kbps", c.Uplink.UploadRateKbps)
+}
+
+// recorderSettings are c's recorder settings; the audio parameters stay
+// those the pipeline was started with (running), which lesson.json records.
+func recorderSettings(c, running *config.Box) recorder.Settings {
+	return recorder.Settings{
+		SegmentDuration:   c.SegmentDuration(),
+		DefaultVisibility: c.Recording.Visibility,
+		MinFreeBytes:      uint64(c.Recording.MinFreeMB) << 20,
+		StopFreeBytes:     uint64(c.Recording.MinFreeMB) << 20 / 5,
+		AudioChannels:     running.Audio.Channels,
+		AudioBitrateBps:   running.Audio.BitrateKbps * 1000,
+	}
+}
+
+// uploadPolicy is c's [uplink] upload policy.
+func uploadPolicy(c *config.Box) (uploader.Policy, error) {
+	windows, err := pace.ParseWindows(c.Uplink.UploadWindows)
+	if err != nil {
+		return uploader.Policy{}, fmt.Errorf("uplink.upload_windows: %w", err)
+	}
+	return uploader.Policy{
+		Concurrency:        c.Uplink.UploadConcurrency,
+		Rate:               c.Uplink.UploadRateKbps * 1000 / 8,
+		Windows:            windows,
+		RetentionDays:      c.Uplink.RetentionDays,
+		RetentionFreeBytes: c.Uplink.RetentionMinFreeMB << 20,
+	}, nil
+}
