@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/classcap/classcap/hub/broker"
+	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/provisioning/ca"
 	"github.com/classcap/classcap/provisioning/config"
 	"github.com/classcap/classcap/provisioning/desired"
@@ -49,7 +52,8 @@ func mqttConnect(t *testing.T, url, clientID, user string, tlsCfg *tls.Config, l
 // TestEnrolledBoxMutualTLS: an enrolled box connects to the hub's broker
 // with its certificate only; the hub refuses a certificate from another CA,
 // no certificate, and a user name that is not the certificate's; the box
-// refuses a broker under the wrong name or from an unknown CA; revoking the
+// refuses a broker under the wrong name, from an unknown CA, or with an
+// expired certificate; revoking the
 // box disconnects it and keeps it out.
 func TestEnrolledBoxMutualTLS(t *testing.T) {
 	revocationPoll = 50 * time.Millisecond
@@ -204,6 +208,12 @@ names = ["localhost"]
 		!strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("box accepted a broker from an unknown CA: %v", err)
 	}
+	// And a broker of the right CA and name whose certificate expired.
+	expiredURL := expiredBroker(t, ctx, filepath.Join(dataDir, "ca"))
+	if _, err := mqttConnect(t, expiredURL, id.DeviceID+"-5", "", tlsCfg, nil); err == nil ||
+		!strings.Contains(err.Error(), "expired") {
+		t.Errorf("box accepted a broker whose certificate expired: %v", err)
+	}
 
 	// Revoked: the connected box is cut off, and cannot come back.
 	if _, err := runVerb(t, cfgPath, "device", "revoke", id.DeviceID); err != nil {
@@ -219,6 +229,50 @@ names = ["localhost"]
 	}
 	stderr.waitFor(t, regexp.MustCompile(`msg="(revoked device disconnected)" component=broker device=`+regexp.QuoteMeta(id.DeviceID)), 5*time.Second)
 }
+
+// expiredBroker runs a second broker with a mutual-TLS listener whose
+// server certificate, from the hub's CA and for localhost, expired an hour
+// ago, and returns its URL.
+func expiredBroker(t *testing.T, ctx context.Context, caDir string) string {
+	t.Helper()
+	authority, err := ca.Load(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority.SetClock(func() time.Time { return time.Now().Add(-48 * time.Hour) })
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf, err := authority.SignServer(key.Public(), []string{"localhost"}, 47*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Before(leaf.NotAfter) {
+		t.Fatalf("server certificate valid until %v: not expired", leaf.NotAfter)
+	}
+	b, err := broker.New("127.0.0.1:0", noPasswords{}, registry.NewSecret(16), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{leaf.Raw, authority.Certificate().Raw}, PrivateKey: key}
+	if err := b.ListenTLS("127.0.0.1:0", cert, authority.Pool(), certDevice{}); err != nil {
+		t.Fatal(err)
+	}
+	bctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(bctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	_, port, _ := strings.Cut(b.TLSAddr(), ":")
+	return "ssl://localhost:" + port
+}
+
+// noPasswords refuses every password login.
+type noPasswords struct{}
+
+func (noPasswords) CheckPassword(string, string) bool { return false }
+
+// certDevice lets any certificate of the CA in as the device it names.
+type certDevice struct{}
+
+func (certDevice) Authorize(c *x509.Certificate) (string, error) { return ca.DeviceID(c) }
 
 // tlsCfgFor is the box's TLS configuration with another server name.
 func tlsCfgFor(t *testing.T, id *enroll.Identity, box *enroll.Enroller, serverName string) *tls.Config {
