@@ -34,7 +34,7 @@ const (
 	KindEvent  Kind = "event"  // box -> hub: an Event (lesson started, segment closed, alarm)
 	KindUpload Kind = "upload" // box -> hub: upload request and completion (UploadMsg)
 	KindGrant  Kind = "grant"  // hub -> box: upload grant and verified ack (GrantMsg)
-	KindConfig Kind = "config" // hub -> box, retained: desired configuration (reserved)
+	KindConfig Kind = "config" // hub -> box, retained: desired configuration
 )
 
 // Kinds lists every topic kind.
