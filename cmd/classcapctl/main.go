@@ -211,6 +211,9 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 			}
 		}
 		fmt.Fprintf(w, "uplink     %s, %d messages waiting in the outbox\n", line, u.Outbox)
+		if s.Config != nil {
+			fmt.Fprintf(w, "config     %s from the hub\n", configText(s.Config))
+		}
 	} else {
 		fmt.Fprintf(w, "uplink     offline (no uplink.broker configured)\n")
 	}

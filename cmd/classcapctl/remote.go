@@ -152,7 +152,8 @@ func remoteDevices(ctx context.Context, c *api.Client, args []string, w io.Write
 }
 
 // configText says which of the hub's configuration versions a box runs:
-// "v3", "v3 (v4 waits for the lesson to end)", "v3 (v5 refused: field: reason)".
+// "v3", "v3 (v4 waits for the lesson to end)", "v3 (v5 refused: field: reason)",
+// "file only" before the hub sent one.
 func configText(c *wire.ConfigStatus) string {
 	if c == nil {
 		return "-"

@@ -166,6 +166,9 @@ func TestHubConfigurationEndToEnd(t *testing.T) {
 	if c := b.status().Config; c == nil || c.Applied != v2 {
 		t.Fatalf("after a restart, status config %+v; want version %d applied", c, v2)
 	}
+	if out := b.ctl(false, "status"); !strings.Contains(out, fmt.Sprintf("config     v%d", v2)) {
+		t.Errorf("classcapctl status does not show version %d:\n%s", v2, out)
+	}
 	buttonLesson()
 	if v := b.status().Recorder.Visibility; v != "coaching" {
 		t.Errorf("button lesson after a restart: visibility %q, want coaching", v)
