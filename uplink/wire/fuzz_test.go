@@ -28,6 +28,8 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(`{"v":1,"id":"c1","type":"record.start","expires_at":"2026-03-02T09:00:00Z","ttl_ms":30000,"args":{"visibility":"coaching","by":"coach:alice"}}`))
 	f.Add([]byte(`{"v":1,"id":"c2","type":"identify","ttl_ms":1000,"args":{"seconds":5}}`))
 	f.Add([]byte(`{"v":1,"id":"c3","type":"state.get","ttl_ms":1}`))
+	f.Add([]byte(`{"v":1,"id":"c5","type":"live.offer","ttl_ms":20000,"args":{"session":"4f1c","viewer":"coach:alice","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"}}`))
+	f.Add([]byte(`{"v":1,"id":"c6","type":"live.stop","ttl_ms":20000,"args":{"session":"4f1c","by":"coach:alice"}}`))
 	f.Add([]byte(`{"v":2,"id":"c4"}`))
 	f.Add([]byte(`{"id":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -64,6 +66,8 @@ func FuzzDecodeReply(f *testing.F) {
 	f.Add([]byte(`{"v":1,"id":"c1","ok":true,"result":{"lesson":"000001-abcdefghij","veto_waited_ms":10000}}`))
 	f.Add([]byte(`{"v":1,"id":"c1","ok":false,"code":"declined","error":"declined by the teacher"}`))
 	f.Add([]byte(`{"v":1,"id":"","ok":false,"code":"malformed","error":"id: is missing"}`))
+	f.Add([]byte(`{"v":1,"id":"c5","ok":true,"result":{"session":"4f1c","sdp":"v=0\r\n"}}`))
+	f.Add([]byte(`{"v":1,"id":"c5","ok":false,"code":"live_off","error":"live view is off on this box"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := DecodeReply(b)
 		if err != nil {

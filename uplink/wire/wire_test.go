@@ -352,6 +352,11 @@ func sampleEvents() []Event {
 		{V: 1, ID: "e3", Seq: 3, Type: EventLessonStopped, BootS: 20,
 			Lesson: &LessonEvent{ID: "000001-abcdefghij", StoppedBy: "button", Reason: "tap", Segments: 2, Seconds: 7.9, Bytes: 1600000}},
 		{V: 1, ID: "e4", Seq: 4, Type: EventAlarm, BootS: 21, Alarm: &AlarmEvent{Name: "disk_low", Active: true, Message: "120 MB free"}},
+		{V: 1, ID: "e5", Seq: 5, Type: EventLiveStarted, At: at, BootS: 22,
+			Live: &LiveEvent{Session: "4f1c9a0e5b7d2c31", Viewer: "coach:alice", Lesson: "000001-abcdefghij", Started: at}},
+		{V: 1, ID: "e6", Seq: 6, Type: EventLiveStopped, BootS: 52,
+			Live: &LiveEvent{Session: "4f1c9a0e5b7d2c31", Viewer: "coach:alice", Started: at, Seconds: 30.5,
+				Reason: "button hold", Video: 915, Audio: 1525, Dropped: 3}},
 	}
 }
 
@@ -399,5 +404,50 @@ func TestPayloadLimits(t *testing.T) {
 	}
 	if _, err := DecodeCommand([]byte("{\"v\":1,\"id\":\"a\xff\"}")); err == nil {
 		t.Fatal("invalid UTF-8 accepted")
+	}
+}
+
+func TestLiveCommands(t *testing.T) {
+	sdp := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+	c, err := NewCommand("c1", TypeLiveOffer, LiveOfferArgs{Session: "s1", SDP: sdp, Viewer: "coach:alice"}, time.Time{}, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := c.DecodedArgs()
+	if a, ok := args.(LiveOfferArgs); err != nil || !ok || a.SDP != sdp || a.Session != "s1" {
+		t.Fatalf("live.offer args %#v, %v", args, err)
+	}
+	for _, tc := range []struct {
+		args  string
+		field string
+	}{
+		{`{"session":"s1","viewer":"v","sdp":"hello"}`, "args.sdp"},
+		{`{"session":"s1","viewer":"v"}`, "args.sdp"},
+		{`{"session":"s 1","viewer":"v","sdp":"v=0\r\n"}`, "args.session"},
+		{`{"session":"s1","sdp":"v=0\r\n"}`, "args.viewer"},
+		{`{"session":"s1","viewer":"v","sdp":"v=0\u0000"}`, "args.sdp"},
+		{`{"session":"s1","viewer":"v","sdp":"v=0","extra":1}`, "args"},
+	} {
+		c := Command{V: 1, ID: "c2", Type: TypeLiveOffer, TTLMillis: 1000, Args: json.RawMessage(tc.args)}
+		if _, err := c.DecodedArgs(); !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v, want bad args naming %s", tc.args, err, tc.field)
+		}
+	}
+	stop := Command{V: 1, ID: "c3", Type: TypeLiveStop, TTLMillis: 1000, Args: json.RawMessage(`{"session":"s1","by":"coach:alice"}`)}
+	if args, err := stop.DecodedArgs(); err != nil || args.(LiveStopArgs).Session != "s1" {
+		t.Fatalf("live.stop args %#v, %v", args, err)
+	}
+	stop.Args = json.RawMessage(`{}`)
+	if _, err := stop.DecodedArgs(); !errors.Is(err, ErrBadArgs) {
+		t.Fatalf("live.stop without a session: %v", err)
+	}
+	s := sampleState()
+	s.Live = &Live{Allow: "sometimes"}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "live.allow") {
+		t.Fatalf("state with a bad live.allow: %v", err)
+	}
+	s.Live = &Live{Allow: "recording", Viewers: []LiveViewer{{Session: "s1", Viewer: "coach:alice", State: "connected", Dropped: 2}}}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("state with a viewer: %v", err)
 	}
 }

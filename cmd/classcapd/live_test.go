@@ -1,0 +1,42 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/classcap/classcap/device/led"
+	"github.com/classcap/classcap/device/sim"
+)
+
+// TestLEDMuxShowsWatched: someone watching lays the watched patterns over
+// recording and idle, and leaves the others (a pending remote start, an
+// error) as the recorder set them.
+func TestLEDMuxShowsWatched(t *testing.T) {
+	drv := led.NewDriver(&sim.LED{}, false)
+	m := &ledMux{drv: drv}
+	shown := func() string { p, _ := drv.Current(); return p.Name }
+	for _, step := range []struct {
+		base    *led.Pattern
+		watched *bool
+		want    string
+	}{
+		{base: &led.Recording, want: "recording"},
+		{watched: ptr(true), want: "watched-recording"},
+		{base: &led.Pending, want: "remote-start-pending"},
+		{base: &led.Idle, want: "watched"},
+		{base: &led.Error, want: "error"},
+		{base: &led.Recording, want: "watched-recording"},
+		{watched: ptr(false), want: "recording"},
+	} {
+		if step.base != nil {
+			m.show(*step.base)
+		}
+		if step.watched != nil {
+			m.watched(*step.watched)
+		}
+		if got := shown(); got != step.want {
+			t.Fatalf("shows %s, want %s", got, step.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

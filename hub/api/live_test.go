@@ -1,0 +1,131 @@
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/classcap/classcap/hub/registry"
+	"github.com/classcap/classcap/uplink/wire"
+)
+
+// liveBoxes answers live commands as boxes would: room-1 answers offers
+// and stops session "s-known"; room-off refuses (live_off); room-old does
+// not know live view; room-full is busy.
+type liveBoxes struct{ got []wire.LiveOfferArgs }
+
+func (b *liveBoxes) Command(_ context.Context, device, typ string, args any, _ time.Duration) (wire.Reply, error) {
+	switch device + " " + typ {
+	case "room-1 " + wire.TypeLiveOffer:
+		a := args.(wire.LiveOfferArgs)
+		b.got = append(b.got, a)
+		return wire.OKReply("c1", wire.LiveOfferResult{Session: a.Session, SDP: "v=0\r\nanswer\r\n"})
+	case "room-1 " + wire.TypeLiveStop:
+		if args.(wire.LiveStopArgs).Session != "s-known" {
+			return wire.ErrorReply("c2", wire.CodeUnknownSession, "no such live view"), nil
+		}
+		return wire.OKReply("c2", wire.LiveStopResult{Session: "s-known", Seconds: 12})
+	case "room-off " + wire.TypeLiveOffer:
+		return wire.ErrorReply("c3", wire.CodeLiveOff, "live view is off on this box"), nil
+	case "room-old " + wire.TypeLiveOffer:
+		return wire.ErrorReply("c4", wire.CodeUnknownType, "unknown command type"), nil
+	case "room-full " + wire.TypeLiveOffer:
+		return wire.ErrorReply("c5", wire.CodeBusy, "too many live viewers"), nil
+	}
+	return wire.Reply{}, io.EOF
+}
+
+func TestWHEPEndpoint(t *testing.T) {
+	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	for _, id := range []string{"room-1", "room-off", "room-old", "room-full"} {
+		if _, err := reg.AddDevice(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token, err := reg.CreateToken(registry.RoleCoach, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boxes := &liveBoxes{}
+	srv := httptest.NewServer(New(reg, boxes, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	do := func(method, path, ctype, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	offer := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"
+
+	resp := do("POST", "/live/room-1/whep", "application/sdp", offer)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/sdp" || string(body) != "v=0\r\nanswer\r\n" {
+		t.Fatalf("offer: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if len(boxes.got) != 1 || boxes.got[0].SDP != offer || boxes.got[0].Viewer != "coach:alice" || len(boxes.got[0].Session) != 32 {
+		t.Fatalf("the box was asked %+v", boxes.got)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/live/room-1/whep/"+boxes.got[0].Session {
+		t.Fatalf("Location %q", loc)
+	}
+	for _, tt := range []struct {
+		name, method, path, ctype, body string
+		status                          int
+	}{
+		{"charset allowed", "POST", "/live/room-1/whep", "application/sdp; charset=utf-8", offer, 201},
+		{"not sdp", "POST", "/live/room-1/whep", "application/json", `{}`, 415},
+		{"bad sdp", "POST", "/live/room-1/whep", "application/sdp", "hello", 400},
+		{"unknown device", "POST", "/live/room-9/whep", "application/sdp", offer, 404},
+		{"consent off", "POST", "/live/room-off/whep", "application/sdp", offer, 403},
+		{"old box", "POST", "/live/room-old/whep", "application/sdp", offer, 501},
+		{"busy", "POST", "/live/room-full/whep", "application/sdp", offer, 503},
+		{"delete", "DELETE", "/live/room-1/whep/s-known", "", "", 200},
+		{"delete unknown", "DELETE", "/live/room-1/whep/s-other", "", "", 404},
+		{"trickle", "PATCH", "/live/room-1/whep/s-known", "application/trickle-ice-sdpfrag", "a=candidate", 405},
+		{"options", "OPTIONS", "/live/room-1/whep", "", "", 204},
+		{"other route", "GET", "/live/room-1/whep", "", "", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := do(tt.method, tt.path, tt.ctype, tt.body); got.StatusCode != tt.status {
+				b, _ := io.ReadAll(got.Body)
+				t.Fatalf("%s %s: %d %s, want %d", tt.method, tt.path, got.StatusCode, b, tt.status)
+			}
+		})
+	}
+	// The view log.
+	if err := reg.Write(func(tx *registry.Tx) error {
+		return tx.UpdateView("room-1", "s-known", func(v *registry.View) { v.Viewer, v.Seconds = "coach:alice", 12 })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp = do("GET", "/api/v1/devices/room-1/views", "", "")
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"session": "s-known"`) {
+		t.Fatalf("views: %d %s", resp.StatusCode, body)
+	}
+	resp = do("GET", "/api/v1/devices/room-off/views", "", "")
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"views": []`) {
+		t.Fatalf("no views: %d %s", resp.StatusCode, body)
+	}
+}
