@@ -4,8 +4,11 @@
 #                                      peer: ffmpeg afftdn on that microphone (the better of its defaults
 #                                      and nr=20:nf=-40:tn=1). Rooms: diffuse, directional, fan.
 #   bench array_segsnr_gain_db_<room>  the same in segmental SNR.
-#   bench beam_gain_db_diffuse         the beamformer alone (its own direction estimate) on diffuse noise.
+#   bench beam_gain_db_<room>          the delay-and-sum beamformer alone (its own direction estimate).
+#   bench mvdr_beam_gain_db_<room>     the MVDR beamformer alone; peer: delay-and-sum alone.
+#   bench mvdr_array_gain_db_<room>    the whole chain with beam = "mvdr"; peer: the chain with delay-and-sum.
 #   bench array_cpu_percent_4ch_48k    CPU of the whole chain, percent of one core, 4 channels at 48 kHz.
+#   bench mvdr_array_cpu_percent_4ch_48k  the same with the MVDR beam; peer: with delay-and-sum.
 # The rooms: espeak-ng speech (a talker at 60°) and noise rendered to the 4-microphone linear preset with
 # per-microphone fractional delays, 5 dB SNR at each microphone. How SNR is measured: capture/array/room.
 # Knobs: BENCH_ARRAY_SECONDS (20), BENCH_ARRAY_GEOMETRY (linear4), BENCH_KEEP=1 keeps the work directory.

@@ -1,7 +1,8 @@
 // Package array is the microphone-array processing between capture and the
 // Opus encoder: DC/high-pass removal, per-channel gain calibration, talker
 // direction (GCC-PHAT over every microphone pair), delay-and-sum
-// beamforming toward it with fractional delays, spectral noise suppression
+// beamforming toward it with fractional delays (or, as an option, an
+// adaptive MVDR beam that nulls directional noise), spectral noise suppression
 // that adapts to stationary noise (minimum statistics with a
 // decision-directed Wiener gain), and an automatic gain toward a steady
 // speech level followed by a limiter. It works on blocks of float32 PCM,
@@ -30,7 +31,10 @@ type Config struct {
 	ChannelGainDB []float64 // fixed calibration per channel (nil: 0 dB)
 	AutoCalibrate bool      // slowly equalise the channels' long-term levels (within ±6 dB)
 
-	Beamform bool // delay-and-sum toward the talker; off: the channels are averaged
+	Beamform bool // a beam toward the talker; off: the channels are averaged
+	// Beam is the beamformer: BeamDelaySum (also when empty) or BeamMVDR
+	// (the mono beam; a stereo output's halves stay delay-and-sum).
+	Beam string
 	// SteerDeg fixes the beam's azimuth (degrees) instead of estimating
 	// it; NaN means estimate.
 	SteerDeg float64
@@ -49,7 +53,7 @@ func Defaults(mics []Point) Config {
 	return Config{
 		Mics: mics, Rate: media.AudioRate, OutChannels: 1,
 		HighPassHz: 80, AutoCalibrate: true,
-		Beamform: true, SteerDeg: math.NaN(),
+		Beamform: true, Beam: BeamDelaySum, SteerDeg: math.NaN(),
 		Suppress: true, SuppressDB: 12,
 		AGC: true, TargetDBFS: -20, MaxGainDB: 24, LimitDBFS: -1,
 	}
@@ -120,6 +124,10 @@ type Chain struct {
 	gccFrames  int
 	sinceSteer int
 	speechSeen bool
+
+	// adaptive beam (Beam = BeamMVDR), nil otherwise
+	mv    *mvdr
+	mvWgt []float32 // per bin, how much a frame without speech teaches it
 
 	// noise suppression
 	beamNoise, micNoise tracker
@@ -196,6 +204,12 @@ func New(cfg Config) (*Chain, error) {
 	}
 	if !(cfg.LimitDBFS >= -20 && cfg.LimitDBFS <= 0) {
 		return nil, fmt.Errorf("array: limiter ceiling %v dBFS out of range -20..0", cfg.LimitDBFS)
+	}
+	if cfg.Beam == "" {
+		cfg.Beam = BeamDelaySum
+	}
+	if cfg.Beam != BeamDelaySum && cfg.Beam != BeamMVDR {
+		return nil, fmt.Errorf("array: beamformer %q, want %q or %q", cfg.Beam, BeamDelaySum, BeamMVDR)
 	}
 	if !math.IsNaN(cfg.SteerDeg) && math.IsInf(cfg.SteerDeg, 0) {
 		return nil, fmt.Errorf("array: steering azimuth is infinite")
@@ -279,6 +293,10 @@ func New(cfg Config) (*Chain, error) {
 	c.gcc = make2c(len(c.pairs), c.hi-c.lo)
 	c.linear, c.axisDeg = collinear(cfg.Mics)
 	c.dirSearch = cfg.Beamform && math.IsNaN(cfg.SteerDeg) && m > 1
+	if cfg.Beamform && cfg.Beam == BeamMVDR && m > 1 {
+		c.mv = newMVDR(m, c.k, c.hop, cfg.Rate)
+		c.mvWgt = make([]float32, c.k)
+	}
 	c.azimuth = 90
 	if !math.IsNaN(cfg.SteerDeg) {
 		c.azimuth = math.Mod(math.Mod(cfg.SteerDeg, 360)+360, 360)

@@ -85,11 +85,15 @@ func (c *Chain) processFrame() {
 
 	// Beam (or plain average): y for mono and metering, yl/yr for stereo.
 	stereo := c.outCh == 2
+	wy := c.steer
+	if c.mv != nil {
+		wy = c.mv.weights(c.steer)
+	}
 	for k := 1; k < c.k-1; k++ {
 		var s, l, r complex64
 		for ch := range c.m {
 			v := c.x[ch][k]
-			s += v * c.steer[ch][k]
+			s += v * wy[ch][k]
 			if stereo {
 				l += v * c.steerL[ch][k]
 				r += v * c.steerR[ch][k]
@@ -141,6 +145,22 @@ func (c *Chain) processFrame() {
 		c.warm++
 	}
 	speech := c.warm >= minSlots*subFrames && bandP > speechRatio*bandN && bandP > 1e-12
+
+	// The adaptive beam learns the noise's spatial covariance from frames
+	// without speech, once the detector has warmed up; within the band,
+	// bins the talker may own teach it less.
+	if c.mv != nil && c.warm >= minSlots*subFrames && !speech && bandP < mvdrNoiseRatio*bandN {
+		for k := range c.mvWgt {
+			c.mvWgt[k] = 1
+			if k >= c.lo && k < c.hi {
+				c.mvWgt[k] = 1 - c.presence[k-c.lo]
+			}
+			if sq(c.y[k]) > mvdrBinRatio*c.noise[k] {
+				c.mvWgt[k] = 0
+			}
+		}
+		c.mv.learn(c.x, c.mvWgt)
+	}
 
 	// Noise suppression gain: decision-directed Wiener gain with a floor,
 	// computed always (it also weights the direction estimate).
@@ -489,6 +509,9 @@ func (c *Chain) srp(az float64) float64 {
 //go:norace
 func (c *Chain) setSteering(az float64) {
 	c.azimuth = az
+	if c.mv != nil {
+		c.mv.dirty = true
+	}
 	if c.cfg.Beamform {
 		Delays(c.cfg.Mics, az, c.delays)
 	} else {

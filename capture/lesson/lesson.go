@@ -141,6 +141,7 @@ type AudioProcessing struct {
 	AutoCalibrate bool         `json:"auto_calibrate,omitempty"`
 	ChannelGainDB []float64    `json:"channel_gain_db,omitempty"`
 	Beamform      bool         `json:"beamform,omitempty"`
+	Beam          string       `json:"beam,omitempty"`      // "delay-and-sum" or "mvdr", with Beamform
 	SteerDeg      *float64     `json:"steer_deg,omitempty"` // fixed beam direction; absent: estimated
 	SuppressDB    float64      `json:"suppress_db,omitempty"`
 	AGC           bool         `json:"agc,omitempty"`

@@ -35,6 +35,9 @@ func audioProcessing(p *pipeline.Pipeline, sec config.ArraySection) *lesson.Audi
 	ap := &lesson.AudioProcessing{Chain: "array", Geometry: sec.Geometry,
 		HighPassHz: c.HighPassHz, AutoCalibrate: c.AutoCalibrate, ChannelGainDB: c.ChannelGainDB,
 		Beamform: c.Beamform, AGC: c.AGC, LimitDBFS: c.LimitDBFS}
+	if c.Beamform {
+		ap.Beam = c.Beam
+	}
 	for _, m := range c.Mics {
 		ap.Mics = append(ap.Mics, [3]float64{m.X, m.Y, m.Z})
 	}

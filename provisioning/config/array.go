@@ -23,6 +23,9 @@ type ArraySection struct {
 	AutoCalibrate bool        `toml:"auto_calibrate"`  // equalise the channels' long-term levels
 	ChannelGainDB []float64   `toml:"channel_gain_db"` // fixed per-channel calibration
 	Beamform      bool        `toml:"beamform"`
+	// Beam is the beamformer: "delay-and-sum" or "mvdr" (adaptive: nulls
+	// directional noise such as a projector fan; see docs/decisions.md).
+	Beam string `toml:"beam"`
 	// SteerDeg fixes the beam's azimuth (degrees, counter-clockwise from
 	// the array's +X axis); -1 estimates the talker's direction.
 	SteerDeg      float64 `toml:"steer_deg"`
@@ -37,7 +40,7 @@ type ArraySection struct {
 func DefaultArray() ArraySection {
 	return ArraySection{
 		Enabled: true, Geometry: "linear4", HighPassHz: 80, AutoCalibrate: true,
-		Beamform: true, SteerDeg: -1, SuppressDB: 12,
+		Beamform: true, Beam: array.BeamDelaySum, SteerDeg: -1, SuppressDB: 12,
 		AGC: true, AGCTargetDBFS: -20, AGCMaxGainDB: 24, LimitDBFS: -1,
 	}
 }
@@ -73,6 +76,7 @@ func (a ArraySection) ArrayConfig(outChannels int) (array.Config, error) {
 	cfg.AutoCalibrate = a.AutoCalibrate
 	cfg.ChannelGainDB = a.ChannelGainDB
 	cfg.Beamform = a.Beamform
+	cfg.Beam = a.Beam
 	cfg.SteerDeg = math.NaN()
 	if a.SteerDeg >= 0 {
 		cfg.SteerDeg = a.SteerDeg
@@ -114,6 +118,7 @@ func (p *problems) validateArray(a ArraySection) {
 	for _, g := range a.ChannelGainDB {
 		p.floatRange(f+"channel_gain_db", g, -20, 20)
 	}
+	p.oneOf(f+"beam", a.Beam, array.BeamDelaySum, array.BeamMVDR)
 	p.floatRange(f+"high_pass_hz", a.HighPassHz, 0, 500)
 	if a.SteerDeg != -1 {
 		p.floatRange(f+"steer_deg", a.SteerDeg, 0, 360)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/classcap/classcap/capture/array"
 )
 
 func TestArrayDefaultsAndCustom(t *testing.T) {
@@ -19,7 +21,8 @@ func TestArrayDefaultsAndCustom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Mics) != 4 || cfg.OutChannels != 2 || !math.IsNaN(cfg.SteerDeg) || !cfg.Suppress || cfg.SuppressDB != 12 {
+	if len(cfg.Mics) != 4 || cfg.OutChannels != 2 || !math.IsNaN(cfg.SteerDeg) || !cfg.Suppress || cfg.SuppressDB != 12 ||
+		cfg.Beam != array.BeamDelaySum {
 		t.Errorf("chain config from the defaults: %+v", cfg)
 	}
 
@@ -31,6 +34,7 @@ mics = [[0, 0], [0.05, 0], [0.05, 0.05, 0.01]]
 steer_deg = 90
 suppress_db = 0
 channel_gain_db = [0, 1.5, -2]
+beam = "mvdr"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +43,7 @@ channel_gain_db = [0, 1.5, -2]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Mics) != 3 || cfg.Mics[2].Z != 0.01 || cfg.SteerDeg != 90 || cfg.Suppress || cfg.ChannelGainDB[1] != 1.5 {
+	if len(cfg.Mics) != 3 || cfg.Mics[2].Z != 0.01 || cfg.SteerDeg != 90 || cfg.Suppress || cfg.ChannelGainDB[1] != 1.5 || cfg.Beam != array.BeamMVDR {
 		t.Errorf("custom geometry: %+v", cfg)
 	}
 }
@@ -59,6 +63,7 @@ func TestArrayErrors(t *testing.T) {
 		{`agc_target_dbfs = 0`, "audio.array.agc_target_dbfs", ""},
 		{`limit_dbfs = 1`, "audio.array.limit_dbfs", ""},
 		{`high_pass_hz = 1000`, "audio.array.high_pass_hz", ""},
+		{`beam = "gsc"`, "audio.array.beam", "not one of delay-and-sum, mvdr"},
 	} {
 		_, err := ParseBox([]byte("[device]\nid = \"room-1\"\n[audio.array]\n" + tc.body + "\n"))
 		if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), tc.want) {
