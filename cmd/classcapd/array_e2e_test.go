@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -35,20 +36,22 @@ func decodeSound(t *testing.T, file string) []float32 {
 }
 
 // TestArrayProcessingThroughDaemon records a lesson with the running sim
-// daemon twice, with the array processing on (the default) and bypassed
-// ([audio.array] enabled = false), the simulated capsules each adding
-// noise at -30 dBFS. Both lessons decode; the processed one has the higher
-// SNR against the clean speech the simulated talker plays (rendered again
-// here from the same seed and found in the recording by cross-correlation).
+// daemon three times: with the array processing bypassed ([audio.array]
+// enabled = false), on (the default, delay-and-sum), and on with the MVDR
+// beam, the simulated capsules each adding noise at -30 dBFS. Every lesson
+// decodes; the processed ones have the higher SNR against the clean speech
+// the simulated talker plays (rendered again here from the same seed and
+// found in the recording by cross-correlation).
 func TestArrayProcessingThroughDaemon(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed (scripts/install-deps.sh)")
 	}
-	snr := map[bool]float64{}
-	for _, on := range []bool{false, true} {
-		extra := ""
-		if !on {
-			extra = "[audio.array]\nenabled = false\n"
+	snr := map[string]float64{}
+	for _, mode := range []string{"off", "delay-and-sum", "mvdr"} {
+		on := mode != "off"
+		extra := "[audio.array]\nenabled = false\n"
+		if on {
+			extra = fmt.Sprintf("[audio.array]\nbeam = %q\n", mode)
 		}
 		b := newBox(t, extra)
 		editConfig(t, b.cfg, "fps = 30\n", "fps = 30\nmic_noise_dbfs = -30\n", "")
@@ -67,8 +70,8 @@ func TestArrayProcessingThroughDaemon(t *testing.T) {
 		b.signal(syscall.SIGTERM)
 		elapsed := time.Since(started)
 		m := b.meta(id)
-		if p := m.Audio.Processing; p == nil || (p.Chain == "array") != on {
-			t.Fatalf("processing %v: lesson.json says %+v", on, p)
+		if p := m.Audio.Processing; p == nil || (p.Chain == "array") != on || on && p.Beam != mode {
+			t.Fatalf("processing %s: lesson.json says %+v", mode, p)
 		}
 		mediatest.DecodeClean(t, filepath.Join(b.lessonDir(id), lesson.PlaylistName))
 		dec := decodeSound(t, mediatest.Concat(t, b.lessonDir(id)))
@@ -86,17 +89,19 @@ func TestArrayProcessingThroughDaemon(t *testing.T) {
 		}
 		const pad = 1000 // Measure wants the recording late
 		if at < 0 || at+len(dec) > len(cleanF) {
-			t.Fatalf("processing %v: recording found at sample %d of %d", on, at, len(cleanF))
+			t.Fatalf("processing %s: recording found at sample %d of %d", mode, at, len(cleanF))
 		}
 		res, err := room.Measure(cleanF[at:], append(make([]float32, pad), dec...), media.AudioRate)
 		if err != nil {
-			t.Fatalf("processing %v: %v", on, err)
+			t.Fatalf("processing %s: %v", mode, err)
 		}
-		t.Logf("processing %v: %.2f s measured from sample %d, SNR %.2f dB, segmental %.2f dB", on,
+		t.Logf("processing %s: %.2f s measured from sample %d, SNR %.2f dB, segmental %.2f dB", mode,
 			float64(len(dec))/media.AudioRate, at, res.SNRDB, res.SegSNRDB)
-		snr[on] = res.SNRDB
+		snr[mode] = res.SNRDB
 	}
-	if snr[true] < snr[false]+3 {
-		t.Errorf("SNR with processing %.2f dB, without %.2f dB: want at least 3 dB better", snr[true], snr[false])
+	for _, mode := range []string{"delay-and-sum", "mvdr"} {
+		if snr[mode] < snr["off"]+3 {
+			t.Errorf("SNR with processing (%s) %.2f dB, without %.2f dB: want at least 3 dB better", mode, snr[mode], snr["off"])
+		}
 	}
 }
