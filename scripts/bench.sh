@@ -14,11 +14,16 @@
 #
 # Needs bin/classcapd and bin/classcapctl (make build), ffmpeg, ffprobe, espeak-ng and go
 # (scripts/install-deps.sh). Knobs: BENCH_RECORD_SECONDS (30), BENCH_TAPS (20), BENCH_KEEP=1 keeps the
-# work directory.
+# work directory, BENCH_ONLY picks sections (comma-separated: record, taps, array, upload, remote, encode,
+# live; default all), e.g. BENCH_ONLY=record scripts/bench.sh for the two record_* lines alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 record_seconds=${BENCH_RECORD_SECONDS:-30}
+only=${BENCH_ONLY:-record,taps,array,upload,remote,encode,live}
+
+# want SECTION succeeds when BENCH_ONLY selects SECTION.
+want() { [[ ,$only, == *,$1,* ]]; }
 tap_count=${BENCH_TAPS:-20}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -42,6 +47,12 @@ for b in classcapd classcapctl; do
 done
 [[ $record_seconds =~ ^[0-9]+$ && $record_seconds -ge 5 ]] || die "BENCH_RECORD_SECONDS=$record_seconds: want a whole number >= 5"
 [[ $tap_count =~ ^[0-9]+$ && $tap_count -ge 1 ]] || die "BENCH_TAPS=$tap_count: want a whole number >= 1"
+for sec in ${only//,/ }; do
+	case $sec in
+	record | taps | array | upload | remote | encode | live) ;;
+	*) die "BENCH_ONLY: unknown section \"$sec\" (record, taps, array, upload, remote, encode, live)" ;;
+	esac
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/classcap-bench.XXXXXX")
 
@@ -110,6 +121,7 @@ probe_hls() {
 	ffprobe -v error -show_entries format=duration -of csv=p=0 "$pl" || die "ffprobe: no duration in $pl"
 }
 
+if want record; then
 # --- inputs: 720p30 H.264 (~2.5 Mb/s, no B-frames, keyframe every 60) and
 # 48 kHz mono speech over a little room noise, both record_seconds long.
 log "making ${record_seconds} s of 720p30 H.264 and 48 kHz speech"
@@ -206,6 +218,9 @@ peer_rss=$(printf '%.1f' "$peer_rss")
 "$bt" line -name record_cpu_per_media_s -ours "$ours_cpu" -peer "$peer_cpu" -unit cpu_s_per_media_s
 "$bt" line -name record_rss_mb -ours "$ours_rss" -peer "$peer_rss" -unit MB
 
+fi
+
+if want taps; then
 # --- tap to first frame: sim profile, default 1280x720 30 fps.
 box="$work/sim"
 sock="$box/classcapd.sock"
@@ -229,8 +244,9 @@ p50=$("$bt" quantile -p 0.5 <"$work/taps.txt")
 p90=$("$bt" quantile -p 0.9 <"$work/taps.txt")
 "$bt" line -name tap_to_first_frame_ms -ours "$(printf '%.2f' "$p50")" -unit ms
 "$bt" line -name tap_to_first_frame_p90_ms -ours "$(printf '%.2f' "$p90")" -unit ms
-scripts/bench-array.sh || die "scripts/bench-array.sh (microphone-array figures)"
-scripts/bench-upload.sh || die "scripts/bench-upload.sh (upload figures)"
-scripts/bench-remote.sh || die "remote-start latency (scripts/bench-remote.sh)"
-scripts/bench-encode.sh || die "scripts/bench-encode.sh (encode_cpu_per_media_s)"
-scripts/bench-live.sh || die "scripts/bench-live.sh (live_box_cpu_*viewers)"
+fi
+if want array; then scripts/bench-array.sh || die "scripts/bench-array.sh (microphone-array figures)"; fi
+if want upload; then scripts/bench-upload.sh || die "scripts/bench-upload.sh (upload figures)"; fi
+if want remote; then scripts/bench-remote.sh || die "remote-start latency (scripts/bench-remote.sh)"; fi
+if want encode; then scripts/bench-encode.sh || die "scripts/bench-encode.sh (encode_cpu_per_media_s)"; fi
+if want live; then scripts/bench-live.sh || die "scripts/bench-live.sh (live_box_cpu_*viewers)"; fi
