@@ -27,8 +27,9 @@ type Meter struct {
 	peak  []float32 // current window, per channel
 	sumSq []float64
 
-	mu   sync.Mutex
-	last []Level // last complete window; nil before the first
+	mu      sync.Mutex
+	last    []Level // last complete window; nil before the first
+	windows uint64  // complete windows so far
 }
 
 // NewMeter returns a meter for PCM with channels channels at rate Hz.
@@ -83,10 +84,19 @@ func (m *Meter) finish() {
 			RMSDBFS:  toDBFS(math.Sqrt(m.sumSq[c] / float64(m.n))),
 		}
 	}
+	m.windows++
 	m.mu.Unlock()
 	clear(m.peak)
 	clear(m.sumSq)
 	m.n = 0
+}
+
+// Windows returns how many windows have completed: Levels changes only
+// when this count does.
+func (m *Meter) Windows() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.windows
 }
 
 // Levels returns a copy of the levels of the last complete window, one per

@@ -24,6 +24,11 @@ type arrayState struct {
 // microphone delivers one channel per capsule, else the plain average.
 func (s *arrayState) mixer(cfg Config, channels int, m *audio.Mixer, log *slog.Logger) func(media.PCM) (media.PCM, error) {
 	plain := func(p media.PCM) (media.PCM, error) { return m.Mix(p), nil }
+	if channels == min(max(cfg.AudioChannels, 1), 2) {
+		// Nothing to mix: the encoder takes the block as it is (it
+		// clamps, and copies what it keeps).
+		plain = func(p media.PCM) (media.PCM, error) { return p, nil }
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tried, s.chain, s.reason = true, nil, ""

@@ -361,15 +361,25 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 	var procErr error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Per block (50 to 100 a second) only the samples are touched: levels
+	// and faults change at most once per 100 ms meter window.
+	var windows uint64
+	faulted := p.hasFault("microphone")
 	err = p.mic.Run(ctx, func(pcm media.PCM) {
 		meter.Write(pcm)
-		if l := meter.Levels(); l != nil {
+		if w := meter.Windows(); w != windows {
+			windows = w
+			l := meter.Levels()
 			p.mu.Lock()
 			p.levels = l
 			p.mu.Unlock()
 			p.dead.Observe(l, pcm.PTS)
+			faulted = p.hasFault("microphone")
 		}
-		p.setFault("microphone", nil)
+		if faulted {
+			p.setFault("microphone", nil)
+			faulted = false
+		}
 		if p.cfg.Raw != nil {
 			p.cfg.Raw(pcm)
 		}

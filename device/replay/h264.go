@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -145,6 +146,12 @@ func (v *Video) Run(ctx context.Context, sink func(media.AccessUnit)) error {
 	}
 }
 
+// readAhead is how much of a replayed file one read(2) fetches: a few
+// seconds of 720p video, or of sound. Each read that is an ordinary system
+// call wakes the Go runtime's monitor thread, and the replayed devices
+// otherwise run on timer wake-ups alone.
+const readAhead = 1 << 20
+
 type videoPlayer struct {
 	v        *Video
 	epoch    time.Time
@@ -153,6 +160,7 @@ type videoPlayer struct {
 	sps, pps []byte
 	pacer    *pacer.Pacer
 	sink     func(media.AccessUnit)
+	br       *bufio.Reader // reused by every pass
 }
 
 // pass plays the file once and returns the number of units it took from it.
@@ -162,7 +170,12 @@ func (p *videoPlayer) pass(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("replay video: %w", err)
 	}
 	defer f.Close()
-	r := h264.NewAnnexBReader(f)
+	if p.br == nil {
+		p.br = bufio.NewReaderSize(f, readAhead)
+	} else {
+		p.br.Reset(f)
+	}
+	r := h264.NewAnnexBReader(p.br)
 	units, started, resync := 0, false, false
 	for {
 		au, err := r.Next()

@@ -316,14 +316,15 @@ func (a *Audio) Run(ctx context.Context, sink func(media.PCM)) error {
 	}
 	defer f.Close()
 	format := a.format
+	br := bufio.NewReaderSize(f, readAhead)
 	rewind := func() (*bufio.Reader, error) {
 		if _, err := f.Seek(format.DataOffset, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("seek %s: %w", a.cfg.Path, err)
 		}
-		return bufio.NewReaderSize(f, 64<<10), nil
+		br.Reset(f)
+		return br, nil
 	}
-	br, err := rewind()
-	if err != nil {
+	if _, err := rewind(); err != nil {
 		return err
 	}
 	left := format.DataBytes
@@ -353,7 +354,7 @@ func (a *Audio) Run(ctx context.Context, sink func(media.PCM)) error {
 	for ; ; k++ {
 		for filled := 0; filled < len(raw); {
 			if left == 0 {
-				if br, err = rewind(); err != nil {
+				if _, err := rewind(); err != nil {
 					return err
 				}
 				left = format.DataBytes
