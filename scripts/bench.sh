@@ -15,12 +15,12 @@
 # Needs bin/classcapd and bin/classcapctl (make build), ffmpeg, ffprobe, espeak-ng and go
 # (scripts/install-deps.sh). Knobs: BENCH_RECORD_SECONDS (30), BENCH_TAPS (20), BENCH_KEEP=1 keeps the
 # work directory, BENCH_ONLY picks sections (comma-separated: record, taps, array, upload, remote, encode,
-# live; default all), e.g. BENCH_ONLY=record scripts/bench.sh for the two record_* lines alone.
+# live, glass; default all), e.g. BENCH_ONLY=record scripts/bench.sh for the two record_* lines alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 record_seconds=${BENCH_RECORD_SECONDS:-30}
-only=${BENCH_ONLY:-record,taps,array,upload,remote,encode,live}
+only=${BENCH_ONLY:-record,taps,array,upload,remote,encode,live,glass}
 
 # want SECTION succeeds when BENCH_ONLY selects SECTION.
 want() { [[ ,$only, == *,$1,* ]]; }
@@ -49,8 +49,8 @@ done
 [[ $tap_count =~ ^[0-9]+$ && $tap_count -ge 1 ]] || die "BENCH_TAPS=$tap_count: want a whole number >= 1"
 for sec in ${only//,/ }; do
 	case $sec in
-	record | taps | array | upload | remote | encode | live) ;;
-	*) die "BENCH_ONLY: unknown section \"$sec\" (record, taps, array, upload, remote, encode, live)" ;;
+	record | taps | array | upload | remote | encode | live | glass) ;;
+	*) die "BENCH_ONLY: unknown section \"$sec\" (record, taps, array, upload, remote, encode, live, glass)" ;;
 	esac
 done
 
@@ -250,3 +250,4 @@ if want upload; then scripts/bench-upload.sh || die "scripts/bench-upload.sh (up
 if want remote; then scripts/bench-remote.sh || die "remote-start latency (scripts/bench-remote.sh)"; fi
 if want encode; then scripts/bench-encode.sh || die "scripts/bench-encode.sh (encode_cpu_per_media_s)"; fi
 if want live; then scripts/bench-live.sh || die "scripts/bench-live.sh (live_box_cpu_*viewers)"; fi
+if want glass; then scripts/bench-glass.sh || die "scripts/bench-glass.sh (live_glass_to_glass_ms)"; fi

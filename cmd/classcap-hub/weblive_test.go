@@ -1,0 +1,154 @@
+package main
+
+// The page's live view in headless Chromium: its WHEP client against the
+// hub's WHEP endpoint and a real classcapd; and the glass-to-glass latency
+// read from the sim camera's clock strip in the decoded pictures.
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// liveExtra is the box configuration for live view on this machine:
+// consent always, loopback ICE candidates.
+const liveExtra = `
+[live]
+allow = "always"
+loopback = true
+interfaces = ["lo"]
+`
+
+// liveStats is what getStats says of the page's live view.
+type liveStats struct {
+	State         string  `json:"state"`
+	FramesDecoded float64 `json:"framesDecoded"`
+	AudioPackets  float64 `json:"audioPackets"`
+}
+
+const liveStatsJS = `(async () => {
+	const v = document.getElementById('live-video');
+	const out = { state: v.dataset.state || '', framesDecoded: 0, audioPackets: 0 };
+	if (typeof live === 'undefined' || !live || !live.session.pc) return out;
+	const stats = await live.session.pc.getStats();
+	stats.forEach((s) => {
+		if (s.type !== 'inbound-rtp') return;
+		if (s.kind === 'video') out.framesDecoded = s.framesDecoded || 0;
+		if (s.kind === 'audio') out.audioPackets = s.packetsReceived || 0;
+	});
+	return out;
+})()`
+
+// watchLive clicks the box's "Watch live" and waits until pictures and
+// sound arrive; it returns the stats then.
+func watchLive(t *testing.T, b *browser, id string) liveStats {
+	t.Helper()
+	b.do(t, "click watch live", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-device="`+id+`"] button[data-action=live]`)))
+	b.waitJS(t, "the live view is connected", `document.getElementById('live-video').dataset.state === 'connected'`, 60*time.Second)
+	var s liveStats
+	waitLong(t, "pictures decoded and sound received", 60*time.Second, func() bool {
+		s = eval[liveStats](t, b, liveStatsJS)
+		return s.FramesDecoded >= 15 && s.AudioPackets >= 50
+	})
+	return s
+}
+
+func TestWebPageLiveView(t *testing.T) {
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startWebBox(t, h, "room-live", webBoxConfig{Extra: liveExtra})
+	b := newBrowser(t)
+	b.signIn(t, h, coach)
+	b.waitJS(t, "the box is listed online",
+		`document.querySelector('tr[data-device="room-live"]')?.dataset.online === 'yes'`, 60*time.Second)
+
+	first := watchLive(t, b, "room-live")
+	// Both keep coming.
+	waitLong(t, "more pictures and sound", 60*time.Second, func() bool {
+		s := eval[liveStats](t, b, liveStatsJS)
+		return s.FramesDecoded > first.FramesDecoded+15 && s.AudioPackets > first.AudioPackets+50
+	})
+	if s := eval[string](t, b, `document.getElementById('live-msg').textContent`); s != "Watching room-live live. The box shows the teacher that you watch." {
+		t.Errorf("live message %q", s)
+	}
+	if w := eval[float64](t, b, `document.getElementById('live-video').videoWidth`); w != 320 {
+		t.Errorf("live video is %v pixels wide, want 320", w)
+	}
+	b.screenshot(t, "live")
+
+	// The teacher holds the button: the box ends the view, the page says so.
+	box.ctlLocal(t, "sim", "hold", "2.2")
+	b.waitJS(t, "the page reports the view ended", `document.getElementById('live-video').dataset.state === 'ended'`, 60*time.Second)
+	if s := eval[string](t, b, `document.getElementById('live-msg').textContent`); s != "The live view of room-live ended (the teacher held the button)." {
+		t.Errorf("after the hold the page says %q", s)
+	}
+	b.waitJS(t, "the page shows the teacher's refusal", `document.querySelector('tr[data-device="room-live"] [data-field=recorder]').textContent.includes('live view refused by the teacher')`, 30*time.Second)
+}
+
+// TestLiveGlassToGlass measures, when CLASSCAP_BENCH_GLASS is set (make
+// bench, scripts/bench-glass.sh), the glass-to-glass latency of the live
+// view in Chromium: for each decoded picture (requestVideoFrameCallback),
+// the page's clock minus the capture clock the sim camera burned into it
+// (same machine, same clock). It prints the median over
+// CLASSCAP_BENCH_GLASS frames as a bench line.
+func TestLiveGlassToGlass(t *testing.T) {
+	frames, _ := strconv.Atoi(os.Getenv("CLASSCAP_BENCH_GLASS"))
+	if frames <= 0 {
+		t.Skip("a benchmark: set CLASSCAP_BENCH_GLASS=<frames> (scripts/bench-glass.sh)")
+	}
+	js, err := os.ReadFile("testdata/clockstrip.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := os.Getenv("CLASSCAP_BENCH_GLASS_SIZE")
+	if size == "" {
+		size = "1280x720"
+	}
+	var w, hgt int
+	if _, err := fmt.Sscanf(size, "%dx%d", &w, &hgt); err != nil {
+		t.Fatalf("CLASSCAP_BENCH_GLASS_SIZE=%q: want WxH", size)
+	}
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	startWebBox(t, h, "room-glass", webBoxConfig{Width: w, Height: hgt, FPS: 30, Extra: liveExtra})
+	b := newBrowser(t)
+	b.signIn(t, h, coach)
+	b.waitJS(t, "the box is listed online",
+		`document.querySelector('tr[data-device="room-glass"]')?.dataset.online === 'yes'`, 60*time.Second)
+	watchLive(t, b, "room-glass")
+	b.do(t, "load the clock reader", 10*time.Second, chromedp.Evaluate[chromedp.Void](string(js)))
+	// Collect (now - capture) for each presented frame; unreadable frames
+	// are counted, not used.
+	b.do(t, "start measuring", 10*time.Second, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+		const v = document.getElementById('live-video');
+		window.glass = { lat: [], bad: 0, want: %d };
+		const step = () => {
+			const clock = readCaptureClock(v);
+			const now = Date.now();
+			if (clock === null) glass.bad++;
+			else glass.lat.push(((now %% 4294967296) - clock + 4294967296) %% 4294967296);
+			if (glass.lat.length < glass.want) v.requestVideoFrameCallback(step);
+		};
+		v.requestVideoFrameCallback(step);
+	})()`, frames)))
+	b.waitJS(t, "enough frames measured", `glass.lat.length >= glass.want`, time.Duration(frames)*time.Second)
+	type result struct {
+		Lat []float64 `json:"lat"`
+		Bad int       `json:"bad"`
+	}
+	r := eval[result](t, b, `glass`)
+	lat := append([]float64(nil), r.Lat...)
+	sort.Float64s(lat)
+	median := lat[len(lat)/2]
+	if len(lat)%2 == 0 {
+		median = (lat[len(lat)/2-1] + lat[len(lat)/2]) / 2
+	}
+	t.Logf("%s: %d frames, %d unreadable; min %.0f, median %.1f, p90 %.0f, max %.0f ms",
+		size, len(lat), r.Bad, lat[0], median, lat[len(lat)*9/10], lat[len(lat)-1])
+	fmt.Printf("bench live_glass_to_glass_ms ours=%.1f unit=ms\n", median)
+}
