@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/classcap/classcap/capture/catalog"
 	"github.com/classcap/classcap/capture/durable"
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/rawaudio"
 	"github.com/classcap/classcap/capture/segment"
 	"github.com/classcap/classcap/hub/ingest"
 	"github.com/classcap/classcap/uplink/faultproxy"
@@ -480,5 +482,45 @@ func TestDamagedSegmentGoesAsItIsAndIsReported(t *testing.T) {
 	st, err := h.in.Store().Status(m.ID)
 	if err != nil || st.State != ingest.LessonComplete {
 		t.Fatalf("hub lesson %+v %v; want complete", st, err)
+	}
+}
+
+// Raw microphone files ([audio] keep_raw) are never uploaded: the lesson
+// is complete on the hub without them, and retention deletes them with the
+// lesson's folder.
+func TestRawAudioStaysOnTheBoxAndGoesWithTheLesson(t *testing.T) {
+	h, _ := newTestHub(t)
+	b := newBox(t)
+	m := newMeta(1)
+	b.addSegments(t, &m, 2, 10<<10, lesson.StateRecording)
+	for _, s := range m.Segments {
+		data := make([]byte, 4096)
+		rand.Read(data)
+		name := rawaudio.Name(s.Number, 0)
+		write(t, filepath.Join(b.store.Dir(m.ID), name), data)
+		sum := sha256.Sum256(data)
+		m.Raw = append(m.Raw, lesson.RawAudio{Name: name, Segment: s.Number, Start: s.Start, Duration: s.Duration,
+			Channels: 4, Rate: 48000, Bits: 24, Bytes: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	b.addSegments(t, &m, 0, 0, lesson.StateComplete)
+	u := New(Config{Device: "room-101", Concurrency: 1, Poll: 20 * time.Millisecond, RetentionFreeBytes: 1 << 60,
+		MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond}, b.cat, b.store, h, quiet())
+	u.free = func(string) (int64, error) { return 0, nil } // always short of space
+	stop := startUploader(t, u)
+	defer stop()
+	waitFor(t, "the verified lesson deleted", func() bool {
+		_, err := os.Stat(b.store.Dir(m.ID))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	for _, f := range h.verifiedOrder() {
+		if strings.HasSuffix(f, ".wav") {
+			t.Errorf("%s was uploaded", f)
+		}
+	}
+	if wavs, _ := filepath.Glob(filepath.Join(h.in.Store().Dir(m.ID), "*.wav*")); len(wavs) > 0 {
+		t.Errorf("raw audio on the hub: %v", wavs)
+	}
+	if n := len(h.verifiedOrder()); n != 5 {
+		t.Errorf("%d files verified, want 5 (init.mp4, 2 segments, the playlist, lesson.json): %v", n, h.verifiedOrder())
 	}
 }
