@@ -411,12 +411,21 @@ func TestAudioRealtime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var n int
+	var first time.Duration
 	err = a.Run(ctx, func(p media.PCM) {
-		if at := time.Since(epoch); at < p.PTS {
+		at := time.Since(epoch)
+		if at < p.PTS {
 			t.Errorf("block with PTS %v delivered early, at %v", p.PTS, at)
 		}
-		if want := time.Duration(n) * 10 * time.Millisecond; p.PTS != want {
-			t.Errorf("block %d PTS %v, want %v", n, p.PTS, want)
+		if n == 0 {
+			// Run begins with the block holding the current time: the
+			// first at or after 0, depending on how long set-up took.
+			if first = p.PTS; first%(10*time.Millisecond) != 0 || first > at {
+				t.Errorf("first block PTS %v at %v, want a block boundary not after now", first, at)
+			}
+		}
+		if want := first + time.Duration(n)*10*time.Millisecond; p.PTS != want {
+			t.Errorf("block %d PTS %v, want %v (blocks follow each other)", n, p.PTS, want)
 		}
 		if n++; n == 25 {
 			cancel()
