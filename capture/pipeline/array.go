@@ -77,10 +77,11 @@ func (p *Pipeline) AudioProcessing() (*array.Config, string) {
 	p.arr.mu.Lock()
 	defer p.arr.mu.Unlock()
 	if !p.arr.tried || p.arr.chain == nil {
-		if p.arr.tried || p.cfg.Array == nil {
+		configured := p.config().Array
+		if p.arr.tried || configured == nil {
 			return nil, p.arr.reason
 		}
-		return p.cfg.Array, ""
+		return configured, ""
 	}
 	c := p.arr.chain.Config()
 	return &c, ""

@@ -211,3 +211,29 @@ func TestMicrophoneLossIsRetriedWhileVideoContinues(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// SetAudio restarts the audio half at once with the new settings: no
+// fault, no pause, and the packets after it have the new channel count.
+func TestSetAudioRestartsWithNewSettings(t *testing.T) {
+	out := &collect{}
+	p := New(Config{AudioChannels: 1, AudioBitrateBps: 32000}, Passthrough(&fakeCam{fail: make(chan struct{})}),
+		&fakeMic{fail: make(chan struct{})}, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pauses := &backoffs{}
+	p.after = pauses.after
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "mono audio", func() bool { _, a := out.counts(); return a >= 5 })
+	p.SetAudio(AudioSettings{Channels: 2, BitrateBps: 64000, Complexity: 5})
+	waitFor(t, "stereo audio", func() bool {
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		return len(out.audio) > 0 && out.audio[len(out.audio)-1].Channels == 2
+	})
+	if f := p.Faults(); len(f) != 0 || len(pauses.get()) != 0 {
+		t.Errorf("a restart for new settings counted as a failure: faults %v, pauses %v", f, pauses.get())
+	}
+	cancel()
+	<-done
+}

@@ -152,6 +152,9 @@ type Pipeline struct {
 	audioN atomic.Uint64
 	errs   map[string]string
 	arr    arrayState
+	// restartAudio asks the audio half to start again with the settings
+	// SetAudio put in cfg (guarded by mu).
+	restartAudio chan struct{}
 
 	// after waits between retries (time.After; a fake in tests).
 	after func(time.Duration) <-chan time.Time
@@ -169,8 +172,43 @@ func New(cfg Config, video *Video, mic Microphone, out Output, log *slog.Logger)
 		cfg.RetryMax = max(cfg.RetryMin, 10*time.Second)
 	}
 	return &Pipeline{cfg: cfg, video: video, mic: mic, out: out, log: log, errs: map[string]string{},
-		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{}), after: time.After}
+		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{}), after: time.After, restartAudio: make(chan struct{}, 1)}
 }
+
+// AudioSettings are the settings of the audio half that SetAudio changes.
+type AudioSettings struct {
+	Channels   int // Opus output: 1 or 2
+	BitrateBps int
+	Complexity int
+	Array      *array.Config // nil: the plain average
+}
+
+// SetAudio starts the audio half again at once with new Opus and array
+// settings: the microphone is reopened, the encoder and the chain built
+// anew. Packets before and after differ (channels), so call it between
+// lessons.
+func (p *Pipeline) SetAudio(a AudioSettings) {
+	if a.Channels <= 0 {
+		a.Channels = 1
+	}
+	p.mu.Lock()
+	p.cfg.AudioChannels, p.cfg.AudioBitrateBps, p.cfg.AudioComplexity, p.cfg.Array = a.Channels, a.BitrateBps, a.Complexity, a.Array
+	p.mu.Unlock()
+	select {
+	case p.restartAudio <- struct{}{}:
+	default:
+	}
+}
+
+// config returns the settings (SetAudio may change them while it runs).
+func (p *Pipeline) config() Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
+// errRestart ends a run of the audio half that SetAudio asked to restart.
+var errRestart = errors.New("restart with new settings")
 
 // ForceKeyframe asks the encoder for an IDR on the next picture and reports
 // whether it can (a passthrough camera cannot be asked).
@@ -259,6 +297,9 @@ func (p *Pipeline) keepRunning(ctx context.Context, part string, produced func()
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errRestart) {
+			continue
+		}
 		if err == nil {
 			err = errors.New("stopped")
 		}
@@ -340,8 +381,9 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 	if channels <= 0 || rate <= 0 {
 		return fmt.Errorf("microphone reports %d channels at %d Hz", channels, rate)
 	}
+	cfg := p.config()
 	enc, err := audio.NewEncoder(audio.EncoderConfig{
-		Channels: p.cfg.AudioChannels, BitrateBps: p.cfg.AudioBitrateBps, Complexity: p.cfg.AudioComplexity})
+		Channels: cfg.AudioChannels, BitrateBps: cfg.AudioBitrateBps, Complexity: cfg.AudioComplexity})
 	if err != nil {
 		return fmt.Errorf("opus: %w", err)
 	}
@@ -353,7 +395,7 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 		}
 	}
 	meter := audio.NewMeter(channels, rate)
-	mix := p.arr.mixer(p.cfg, channels, &audio.Mixer{Channels: p.cfg.AudioChannels}, p.log)
+	mix := p.arr.mixer(cfg, channels, &audio.Mixer{Channels: cfg.AudioChannels}, p.log)
 	emit := func(pkt media.AudioPacket) {
 		p.audioN.Add(1)
 		p.out.WriteAudio(pkt)
@@ -365,6 +407,15 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 	// and faults change at most once per 100 ms meter window.
 	var windows uint64
 	faulted := p.hasFault("microphone")
+	var restarted atomic.Bool
+	go func() {
+		select {
+		case <-p.restartAudio:
+			restarted.Store(true)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err = p.mic.Run(ctx, func(pcm media.PCM) {
 		meter.Write(pcm)
 		if w := meter.Windows(); w != windows {
@@ -380,8 +431,8 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 			p.setFault("microphone", nil)
 			faulted = false
 		}
-		if p.cfg.Raw != nil {
-			p.cfg.Raw(pcm)
+		if cfg.Raw != nil {
+			cfg.Raw(pcm)
 		}
 		if rs != nil {
 			var err error
@@ -402,6 +453,10 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 	})
 	if procErr != nil {
 		return procErr
+	}
+	if restarted.Load() {
+		p.log.Info("audio restarted with new settings", "channels", cfg.AudioChannels, "bitrate_bps", cfg.AudioBitrateBps)
+		return errRestart
 	}
 	return err
 }
