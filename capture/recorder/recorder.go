@@ -642,8 +642,9 @@ func (r *Recorder) applySettings() {
 		r.cfg.DefaultVisibility = n.DefaultVisibility
 	}
 	r.cfg.MinFreeBytes, r.cfg.StopFreeBytes = n.MinFreeBytes, n.StopFreeBytes
-	if n.AudioChannels > 0 {
+	if n.AudioChannels > 0 && n.AudioChannels != r.cfg.AudioChannels {
 		r.cfg.AudioChannels = n.AudioChannels
+		r.audioBuf = nil // packets of the old format
 	}
 	r.cfg.AudioBitrateBps = n.AudioBitrateBps
 	r.log.Info("settings for the next lesson", "segment", r.cfg.SegmentDuration, "visibility", r.cfg.DefaultVisibility)
@@ -937,6 +938,12 @@ func (r *Recorder) restartLesson(au media.AccessUnit) {
 }
 
 func (r *Recorder) audio(p media.AudioPacket) {
+	if p.Channels > 0 && p.Channels != r.cfg.AudioChannels {
+		// The encoder restarted with other settings (Reconfigure has not
+		// reached the recorder yet, or waits for the lesson to end): such
+		// packets do not fit the lesson's audio track.
+		return
+	}
 	if r.rec == nil {
 		if r.pending == nil {
 			r.audioBuf = append(r.audioBuf, p)
