@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/classcap/classcap/capture/mediatest"
 	"github.com/classcap/classcap/hub/api"
 	"github.com/classcap/classcap/provisioning/enroll"
 	"github.com/classcap/classcap/uplink/wire"
@@ -117,9 +118,9 @@ func TestHubConfigurationEndToEnd(t *testing.T) {
 		t.Errorf("button lesson under version %d: visibility %q, want the group's library", v1, v)
 	}
 
-	// Version v2 while recording: it changes the video bitrate, so it
-	// waits for the lesson to end.
-	v2 := set("[recording]\nvisibility = \"coaching\"\n[video]\nbitrate_kbps = 1200\n")
+	// Version v2 while recording: it changes the video and audio
+	// bitrates, so it waits for the lesson to end.
+	v2 := set("[recording]\nvisibility = \"coaching\"\n[video]\nbitrate_kbps = 1200\n[audio]\nbitrate_kbps = 48\n")
 	b.waitFor(fmt.Sprintf("version %d pending at the hub", v2), 60*time.Second, func() bool {
 		c := hubConfig()
 		return c != nil && c.Pending == v2 && c.Applied == v1
@@ -136,14 +137,26 @@ func TestHubConfigurationEndToEnd(t *testing.T) {
 	if m := b.meta(l1); m.Visibility != "library" {
 		t.Errorf("lesson %s: visibility %q", l1, m.Visibility)
 	}
-	b.waitFor("the encoder reopened with the new bitrate", 20*time.Second, func() bool {
-		return strings.Contains(b.logText(), "encoder settings changed; reopening at the next picture")
+	b.waitFor("the encoders restarted with the new bitrates", 20*time.Second, func() bool {
+		l := b.logText()
+		return strings.Contains(l, "encoder settings changed; reopening at the next picture") &&
+			strings.Contains(l, "audio restarted with new settings")
 	})
-	buttonLesson()
+	if m := b.meta(l1); m.Audio.BitrateBps != 32000 {
+		t.Errorf("lesson %s recorded before version %d: audio %d bit/s, want 32000", l1, v2, m.Audio.BitrateBps)
+	}
+	l2 := buttonLesson()
 	if v := b.status().Recorder.Visibility; v != "coaching" {
 		t.Errorf("button lesson under version %d: visibility %q, want coaching", v2, v)
 	}
+	b.waitFor("2 s recorded", 30*time.Second, func() bool { return b.status().Recorder.Recorded >= 2 })
 	stop()
+	if m := b.meta(l2); m.Audio.BitrateBps != 48000 || m.Audio.Channels != 1 {
+		t.Errorf("lesson %s under version %d: audio %+v, want 48000 bit/s", l2, v2, m.Audio)
+	}
+	if _, err := exec.LookPath("ffmpeg"); err == nil {
+		mediatest.DecodeClean(t, filepath.Join(b.lessonDir(l2), "index.m3u8"))
+	}
 
 	// Version v3 fits the defaults the hub checks against, but not this
 	// box, whose segments are 2 s: refused, naming the field; v2 stays.

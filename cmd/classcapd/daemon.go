@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -47,10 +48,11 @@ type daemon struct {
 	log     *slog.Logger
 	started time.Time
 
-	desired *desired.Store // the hub's configuration
-	encoder encoderSlot    // the running camera's encoder, for new settings
-	cfgKick chan struct{}  // a configuration arrived or a lesson ended
-	inForce int64          // the hub's version the components run with (configLoop's)
+	desired *desired.Store                      // the hub's configuration
+	encoder encoderSlot                         // the running camera's encoder, for new settings
+	cfgKick chan struct{}                       // a configuration arrived or a lesson ended
+	inForce int64                               // the hub's version the components run with (configLoop's)
+	audio   atomic.Pointer[config.AudioSection] // the [audio] settings the pipeline runs with
 
 	store    *lesson.Store
 	catalog  *catalog.Catalog
@@ -157,6 +159,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.audio.Store(&cfg.Audio)
 	// microphones as captured -> recorder -> seg_NNNNNN.raw.wav ([audio] keep_raw)
 	raw, rawSink := rawAudio(cfg.Audio.KeepRaw, log.With("component", "raw-audio"))
 	d.pipeline = pipeline.New(pipeline.Config{
@@ -218,7 +221,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 		Encoder:       d.pipeline.Encoder,
 		Faults:        d.pipeline.Faults,
 		AudioProcessing: func() *lesson.AudioProcessing {
-			return audioProcessing(d.pipeline, cfg.Audio.Array)
+			return audioProcessing(d.pipeline, d.audio.Load().Array)
 		},
 		ShowLED: d.leds.show,
 		FreeBytes: func() (uint64, error) {
@@ -546,7 +549,7 @@ func (d *daemon) Status() control.Status {
 	for _, l := range d.pipeline.Levels() {
 		s.Microphone.Levels = append(s.Microphone.Levels, control.Level{PeakDBFS: l.PeakDBFS, RMSDBFS: l.RMSDBFS})
 	}
-	s.Microphone.Array = arrayStatus(d.pipeline, d.cfg.Audio.Array)
+	s.Microphone.Array = arrayStatus(d.pipeline, d.audio.Load().Array)
 	if du, err := sysinfo.DiskUsage(d.cfg.Device.DataDir); err == nil {
 		s.Disk.FreeMB, s.Disk.TotalMB = du.FreeBytes>>20, du.TotalBytes>>20
 	}

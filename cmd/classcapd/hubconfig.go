@@ -24,9 +24,13 @@ import (
 //     next lesson; veto_seconds for the next remote start;
 //   - the camera's encoder (raw cameras): bitrate and keyframe interval,
 //     reopened at the next picture (the set waited for the lesson to end);
-//   - video.encoder and audio.*: the encoders are chosen and the audio
-//     chain built when the daemon starts, so these take effect at its next
-//     start (the applied set is kept and laid over the file then).
+//   - the audio half of the pipeline: Opus channels, bitrate, complexity and
+//     the array chain, restarted at once (the set waited for the lesson to
+//     end), and the recorder's audio parameters with them;
+//   - video.encoder (hardware or software, chosen by probing) and
+//     audio.keep_raw (the raw writer): set up when the daemon starts, so
+//     these take effect at its next start (the applied set is kept and laid
+//     over the file then).
 
 // encoderSlot holds the encoder of the running raw camera (nil for a
 // camera that encodes by itself).
@@ -91,7 +95,18 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 	} else {
 		d.uploader.SetPolicy(p)
 	}
-	if err := d.recorder.Reconfigure(ctx, recorderSettings(c, d.cfg)); err != nil && ctx.Err() == nil {
+	if a := d.audio.Load(); !reflect.DeepEqual(c.Audio, *a) {
+		if arr, err := arrayConfig(c); err != nil {
+			log.Error("audio.array", "err", err) // validated: cannot happen
+		} else {
+			d.pipeline.SetAudio(pipeline.AudioSettings{Channels: c.Audio.Channels, BitrateBps: c.Audio.BitrateKbps * 1000,
+				Complexity: c.Audio.Complexity, Array: arr})
+			na := c.Audio
+			na.KeepRaw = d.cfg.Audio.KeepRaw // the raw writer is set up at start
+			d.audio.Store(&na)
+		}
+	}
+	if err := d.recorder.Reconfigure(ctx, recorderSettings(c, d.audio.Load())); err != nil && ctx.Err() == nil {
 		log.Error("recorder settings", "err", err)
 	}
 	if e := d.encoder.get(); e != nil {
@@ -101,8 +116,8 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 	if c.Video.Encoder != d.cfg.Video.Encoder {
 		later = append(later, "video.encoder")
 	}
-	if !reflect.DeepEqual(c.Audio, d.cfg.Audio) {
-		later = append(later, "audio")
+	if c.Audio.KeepRaw != d.cfg.Audio.KeepRaw {
+		later = append(later, "audio.keep_raw")
 	}
 	if len(later) > 0 {
 		log.Warn("settings that take effect when classcapd starts again", "settings", fmt.Sprint(later))
@@ -111,16 +126,16 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 		"visibility", c.Recording.Visibility, "video_kbps", c.Video.BitrateKbps, "upload_kbps", c.Uplink.UploadRateKbps)
 }
 
-// recorderSettings are c's recorder settings; the audio parameters stay
-// those the pipeline was started with (running), which lesson.json records.
-func recorderSettings(c, running *config.Box) recorder.Settings {
+// recorderSettings are c's recorder settings, with the audio parameters the
+// pipeline runs with (running), which lesson.json records.
+func recorderSettings(c *config.Box, running *config.AudioSection) recorder.Settings {
 	return recorder.Settings{
 		SegmentDuration:   c.SegmentDuration(),
 		DefaultVisibility: c.Recording.Visibility,
 		MinFreeBytes:      uint64(c.Recording.MinFreeMB) << 20,
 		StopFreeBytes:     uint64(c.Recording.MinFreeMB) << 20 / 5,
-		AudioChannels:     running.Audio.Channels,
-		AudioBitrateBps:   running.Audio.BitrateKbps * 1000,
+		AudioChannels:     running.Channels,
+		AudioBitrateBps:   running.BitrateKbps * 1000,
 	}
 }
 
