@@ -81,6 +81,20 @@ func TestWebPageLiveView(t *testing.T) {
 	}
 	b.screenshot(t, "live")
 
+	// The viewer ends it: the page sends DELETE, the hub logs who ended it.
+	b.do(t, "click end live view", 10*time.Second, chromedp.Click(chromedp.CSS(`#live-close`)))
+	waitLong(t, "the hub logs the view as ended by the viewer", 60*time.Second, func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/room-live/views", coach, "")
+		vs, _ := m["views"].([]any)
+		if len(vs) != 1 {
+			return false
+		}
+		v, _ := vs[0].(map[string]any)
+		return v["live"] == false && v["reason"] == "stopped by coach:alice"
+	})
+	// Watch again.
+	watchLive(t, b, "room-live")
+
 	// The teacher holds the button: the box ends the view, the page says so.
 	box.ctlLocal(t, "sim", "hold", "2.2")
 	b.waitJS(t, "the page reports the view ended", `document.getElementById('live-video').dataset.state === 'ended'`, 60*time.Second)

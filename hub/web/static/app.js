@@ -194,7 +194,9 @@ async function refreshDevices() {
   const r = await call('GET', '/api/v1/devices?state=1');
   if (r.status === 401) { signOut(); text($('signin-error'), 'Signed out: the hub no longer accepts the token.', 'error'); return false; }
   if (!r.ok) { text($('refreshed'), 'Cannot refresh: ' + (r.data.error || r.status), 'error'); return true; }
-  renderDevices(r.data.devices || []);
+  const ds = r.data.devices || [];
+  renderDevices(ds);
+  if (!ds.length) text($('device-msg'), 'No boxes are registered yet (classcap-hub device add).');
   text($('refreshed'), 'Updated ' + new Date().toLocaleTimeString(), 'help');
   return true;
 }
@@ -232,8 +234,9 @@ function renderLessons(lessons) {
 async function refreshLessons() {
   const r = await call('GET', '/api/v1/lessons');
   if (!r.ok) { text($('lessons-msg'), 'Cannot list lessons: ' + (r.data.error || r.status), 'error'); return; }
-  renderLessons(r.data.lessons || []);
-  text($('lessons-msg'), '');
+  const ls = r.data.lessons || [];
+  renderLessons(ls);
+  text($('lessons-msg'), ls.length ? '' : 'No lessons yet.');
 }
 
 // --- playback ---

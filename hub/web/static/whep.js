@@ -89,17 +89,19 @@ class WHEPSession {
     this.onState('ended', why);
   }
 
-  // close ends the view: DELETE on the session, then the peer connection.
-  async close() {
+  // close ends the view: DELETE on the session first (so the server logs
+  // who ended it), then the peer connection, at the latest after
+  // deleteTimeoutMs. keepalive lets the DELETE go out while the page closes.
+  async close(deleteTimeoutMs = 3000) {
     const loc = this.location;
     this.location = null;
-    if (this.pc) this.pc.close();
     this.ended('closed by the viewer');
     if (loc) {
-      try {
-        await fetch(loc, { method: 'DELETE', headers: this.headers({}) });
-      } catch (_) { /* the server ends it on its own when ICE times out */ }
+      const del = fetch(loc, { method: 'DELETE', headers: this.headers({}), keepalive: true })
+        .catch(() => { /* the server ends it on its own when ICE times out */ });
+      await Promise.race([del, new Promise((r) => setTimeout(r, deleteTimeoutMs))]);
     }
+    if (this.pc) this.pc.close();
   }
 }
 
