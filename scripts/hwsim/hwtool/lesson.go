@@ -55,6 +55,31 @@ func (s *scenario) status() (control.Status, error) {
 	return s.c.Status(ctx)
 }
 
+// loudest returns each channel's loudest meter window among n status
+// reads 100 ms apart (from st on). An emulated machine under load lets the
+// loopback player fall behind, and the windows it left silent would read
+// low; the loudest is the level of the sound played.
+func (s *scenario) loudest(st control.Status, n int) []Level {
+	var out []Level
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(100 * time.Millisecond) // the next meter window
+			next, err := s.status()
+			if err != nil {
+				continue
+			}
+			st = next
+		}
+		for c, l := range st.Microphone.Levels {
+			if c == len(out) {
+				out = append(out, Level{Peak: l.PeakDBFS, RMS: l.RMSDBFS})
+			}
+			out[c].Peak, out[c].RMS = max(out[c].Peak, l.PeakDBFS), max(out[c].RMS, l.RMSDBFS)
+		}
+	}
+	return out
+}
+
 // waitFor polls status until cond holds.
 func (s *scenario) waitFor(what string, d time.Duration, cond func(control.Status) bool) (control.Status, error) {
 	deadline := time.Now().Add(d)
@@ -146,9 +171,7 @@ func (s *scenario) run(seconds float64, camera string, disconnectAt float64) err
 	begin := time.Now()
 	s.logf("recording lesson %s", s.rep.Lesson)
 	s.rep.LEDRecording = s.ledValue()
-	for _, l := range st.Microphone.Levels {
-		s.rep.Levels = append(s.rep.Levels, Level{Peak: l.PeakDBFS, RMS: l.RMSDBFS})
-	}
+	s.rep.Levels = s.loudest(st, 10)
 	if disconnectAt > 0 {
 		time.Sleep(time.Until(begin.Add(time.Duration(disconnectAt * float64(time.Second)))))
 		if err := ctrlSet(camera, "Disconnect", 0); err != nil {
