@@ -122,8 +122,9 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	return v
 }
 
-// webBox is a classcapd with simulated hardware for the web page tests
-// (8 s veto window: the page shows a remote start the teacher may decline).
+// webBox is a classcapd with simulated hardware for the web page tests,
+// with a 15 s veto window: the page shows a remote start the teacher may
+// decline, and the test answers with the button well within it.
 type webBox struct {
 	id, dir, data, socket string
 	ctl                   string
@@ -169,7 +170,7 @@ mic_channels = 2
 [recording]
 segment_seconds = 2.0
 min_free_mb = 10
-veto_seconds = 8
+veto_seconds = 15
 [uplink]
 broker = "`+h.broker+`"
 username = "`+id+`"
@@ -259,7 +260,7 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 		row+`?.dataset.online === 'yes' && `+row+`.dataset.recorder === 'idle' && `+
 			row+`.querySelector('[data-field=camera]').textContent === 'ok'`, 60*time.Second)
 
-	// The box shows a remote start to the teacher for its veto window (8 s).
+	// The box shows a remote start to the teacher for its veto window (15 s; the test answers with the button well before it ends).
 	remoteStartShown := func() bool {
 		_, d := h.call(t, "GET", "/api/v1/devices/room-web", coach, "")
 		st, _ := d["state"].(map[string]any)
