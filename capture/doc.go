@@ -7,12 +7,12 @@
 //	   v                                        |
 //	videoenc (openh264) ---- access units ------+
 //	                                             \
-//	mic array --> audio (resample, meter, mixdown, Opus) --> pipeline --> stream (fan-out)
-//	              array (beam, denoise, AGC) replaces the mixdown when the
-//	              microphone matches the configured geometry
+//	mic array --> audio (resample, meter, mixdown, Opus) --> pipeline --> live.Tap --> stream (fan-out)
+//	              array (beam, denoise, AGC) replaces the mixdown when the     (keeps the last
+//	              microphone matches the configured geometry                    group of pictures)
 //	                                                                        |        \
-//	                                                                   recorder   live view (later,
-//	                                                                        |      lossy readers)
+//	                                                                   recorder   live (WebRTC, one lossy
+//	                                                                        |      reader per viewer)
 //	                                                  segment (fMP4, fsync per fragment)
 //	                                                                        |
 //	                                            lesson (folders, lesson.json, HLS playlist)

@@ -80,6 +80,9 @@ type Source interface {
 // Deps are the live view's collaborators.
 type Deps struct {
 	Source Source
+	// Tap, when set, is the pipeline's tap on Source: the last group of
+	// pictures for viewers of a source that cannot be asked for a keyframe.
+	Tap *Tap
 	// ForceKeyframe asks the encoder for an IDR; false when it cannot.
 	ForceKeyframe func() bool
 	// Lesson reports the lesson recording now ("" when none).

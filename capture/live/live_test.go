@@ -16,15 +16,19 @@ import (
 // feeder writes synthetic access units (an IDR every 60, or the next one
 // when asked) and Opus packets into a stream until stopped.
 type feeder struct {
-	s      *stream.Stream
-	force  atomic.Bool
-	frames atomic.Uint64
-	stop   chan struct{}
-	done   chan struct{}
+	s   *stream.Stream
+	tap *Tap
+	// idrEvery is the keyframe interval in frames; 0: only the first.
+	idrEvery int
+	force    atomic.Bool
+	frames   atomic.Uint64
+	stop     chan struct{}
+	done     chan struct{}
 }
 
-func startFeeder(t *testing.T) *feeder {
-	f := &feeder{s: stream.New(), stop: make(chan struct{}), done: make(chan struct{})}
+func startFeeder(t *testing.T, idrEvery int) *feeder {
+	f := &feeder{s: stream.New(), idrEvery: idrEvery, stop: make(chan struct{}), done: make(chan struct{})}
+	f.tap = NewTap(f.s)
 	go func() {
 		defer close(f.done)
 		tick := time.NewTicker(10 * time.Millisecond)
@@ -37,13 +41,13 @@ func startFeeder(t *testing.T) *feeder {
 			}
 			pts := time.Duration(i) * time.Second / 30
 			au := media.AccessUnit{PTS: pts, NALUs: [][]byte{{0x41, 0x9a, byte(i)}}}
-			if i%60 == 0 || f.force.Swap(false) {
+			if i == 0 || f.idrEvery > 0 && i%f.idrEvery == 0 || f.force.Swap(false) {
 				au.IDR = true
 				au.NALUs = [][]byte{{0x67, 0x42, 0xe0, 0x1f}, {0x68, 0xce, 0x38, 0x80}, {0x65, 0x88, byte(i)}}
 			}
-			f.s.WriteVideo(au)
+			f.tap.WriteVideo(au)
 			f.frames.Add(1)
-			f.s.WriteAudio(media.AudioPacket{Data: []byte{0xf8, 0xff, 0xfe}, PTS: pts, Samples: 960, Channels: 1})
+			f.tap.WriteAudio(media.AudioPacket{Data: []byte{0xf8, 0xff, 0xfe}, PTS: pts, Samples: 960, Channels: 1})
 		}
 	}()
 	t.Cleanup(func() { close(f.stop); <-f.done })
@@ -71,16 +75,28 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, cfg Config) *fixture {
+	return newFixtureWith(t, cfg, 60, true)
+}
+
+// newFixtureWith makes a fixture whose encoder makes a keyframe every
+// idrEvery frames (0: only the first) and can be asked for one or not.
+func newFixtureWith(t *testing.T, cfg Config, idrEvery int, canForce bool) *fixture {
 	t.Helper()
-	fx := &fixture{f: startFeeder(t)}
+	fx := &fixture{f: startFeeder(t, idrEvery)}
 	fx.setLesson("lesson-1")
 	cfg.Loopback = true
 	m, err := New(cfg, Deps{
-		Source:        fx.f.s,
-		ForceKeyframe: func() bool { fx.f.force.Store(true); return true },
-		Lesson:        func() string { return *fx.lesson.Load() },
-		Watched:       fx.watched.Store,
-		Notify:        fx.ev.add,
+		Source: fx.f.s,
+		Tap:    fx.f.tap,
+		ForceKeyframe: func() bool {
+			if canForce {
+				fx.f.force.Store(true)
+			}
+			return canForce
+		},
+		Lesson:  func() string { return *fx.lesson.Load() },
+		Watched: fx.watched.Store,
+		Notify:  fx.ev.add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -230,5 +246,47 @@ func TestBadOffer(t *testing.T) {
 	}
 	if n := len(fx.m.Status().Viewers); n != 0 {
 		t.Fatalf("%d views after a bad offer", n)
+	}
+}
+
+// TestJoinFromTheKeptGroupOfPictures: a camera whose encoder cannot be
+// asked for a keyframe, with none after the first: the viewer starts from
+// the tap's last group of pictures.
+func TestJoinFromTheKeptGroupOfPictures(t *testing.T) {
+	fx := newFixtureWith(t, Config{}, 0, false)
+	waitFor(t, "the camera runs", func() bool { return fx.f.frames.Load() >= 20 })
+	v, err := fx.dial(t, "s1", whep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer gets the keyframe and the pictures after it", func() bool {
+		c := v.Counts()
+		return c.Keyframes == 1 && c.VideoFrames >= 40
+	})
+}
+
+func TestTapKeepsTheGroupOfPictures(t *testing.T) {
+	s := stream.New()
+	tap := NewTap(s)
+	for i := range 10 {
+		tap.WriteVideo(media.AccessUnit{PTS: time.Duration(i), IDR: i == 3 || i == 7, NALUs: [][]byte{{byte(i)}}})
+	}
+	gop, r := tap.join(s, "v", 4)
+	defer r.Close()
+	if len(gop) != 3 || gop[0].PTS != 7 || gop[2].PTS != 9 {
+		t.Fatalf("gop %+v", gop)
+	}
+	tap.WriteVideo(media.AccessUnit{PTS: 10})
+	if au := <-r.Video; au.PTS != 10 {
+		t.Fatalf("after the join the reader got %v", au.PTS)
+	}
+	// A group longer than the bound is dropped until the next keyframe.
+	for i := range maxGOPUnits + 1 {
+		tap.WriteVideo(media.AccessUnit{PTS: time.Duration(100 + i), IDR: i == 0})
+	}
+	if gop, r2 := tap.join(s, "w", 1); len(gop) != 0 {
+		t.Fatalf("an overlong group kept: %d units", len(gop))
+	} else {
+		r2.Close()
 	}
 }

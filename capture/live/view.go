@@ -35,7 +35,9 @@ type view struct {
 
 	pc           *webrtc.PeerConnection
 	video, audio *webrtc.TrackLocalStaticSample
+	readerMu     sync.Mutex // reader is replaced once when joining through the tap
 	reader       *stream.Reader
+	dropBase     atomic.Uint64 // drops of a replaced reader
 
 	connected chan struct{}
 	connOnce  sync.Once
@@ -134,7 +136,9 @@ func (v *view) readRTCP(s *webrtc.RTPSender) {
 // begin starts feeding the view.
 func (v *view) begin() {
 	v.lesson = v.m.deps.Lesson()
+	v.readerMu.Lock()
 	v.reader = v.m.deps.Source.Subscribe("live:"+v.req.Session, false, v.m.cfg.Queue)
+	v.readerMu.Unlock()
 	v.began.Store(true)
 	v.wg.Add(1)
 	go v.run()
@@ -172,7 +176,8 @@ func (v *view) run() {
 		return
 	}
 	// What queued while connecting is stale: start from now, at the
-	// keyframe asked for (or the encoder's next one).
+	// keyframe asked for, or from the last one kept by the tap when the
+	// encoder cannot be asked, or else at the camera's next one.
 	for drained := false; !drained; {
 		select {
 		case <-v.reader.Video:
@@ -181,10 +186,30 @@ func (v *view) run() {
 			drained = true
 		}
 	}
-	v.m.keyframe()
 	var started, havePTS bool
 	var lastPTS time.Duration
 	step := time.Second / 30
+	if !v.m.keyframe() && v.m.deps.Tap != nil {
+		gop, r := v.m.deps.Tap.join(v.m.deps.Source, "live:"+v.req.Session, v.m.cfg.Queue)
+		old := v.reader
+		v.dropBase.Store(old.Dropped())
+		v.readerMu.Lock()
+		v.reader = r
+		v.readerMu.Unlock()
+		old.Close()
+		// The kept pictures go at once, 1 ms apart on the RTP clock, so the
+		// viewer's decoder catches up to now instead of replaying the group
+		// at its pace; the pictures after them keep their own spacing.
+		for _, au := range gop {
+			if sps, pps := h264.FindParams(au.NALUs); sps != nil && pps != nil {
+				v.sps, v.pps = sps, pps
+			}
+			if err := v.video.WriteSample(pmedia.Sample{Data: v.annexB(au), Duration: time.Millisecond}); err == nil {
+				v.sentV.Add(1)
+			}
+			started, havePTS, lastPTS = true, true, au.PTS
+		}
+	}
 	for {
 		select {
 		case <-v.done:
@@ -254,9 +279,9 @@ func (v *view) end(reason string) time.Duration {
 		}
 		v.wg.Wait()
 		var dropped uint64
-		if v.reader != nil {
-			v.reader.Close()
-			dropped = v.reader.Dropped()
+		if r := v.currentReader(); r != nil {
+			r.Close()
+			dropped = v.dropped()
 		}
 		v.m.remove(v)
 		if !v.begun() {
@@ -285,7 +310,16 @@ func (v *view) status() Viewer {
 	s := Viewer{Session: v.req.Session, Viewer: v.req.Viewer, State: *v.state.Load(),
 		Seconds: time.Since(v.started).Seconds(), Video: v.sentV.Load(), Audio: v.sentA.Load()}
 	if v.begun() {
-		s.Dropped = v.reader.Dropped()
+		s.Dropped = v.dropped()
 	}
 	return s
 }
+
+func (v *view) currentReader() *stream.Reader {
+	v.readerMu.Lock()
+	defer v.readerMu.Unlock()
+	return v.reader
+}
+
+// dropped counts what the viewer's queues dropped.
+func (v *view) dropped() uint64 { return v.dropBase.Load() + v.currentReader().Dropped() }

@@ -63,6 +63,7 @@ type daemon struct {
 	led      *led.Driver
 	leds     *ledMux // the recorder's patterns with live view's over them
 	live     *live.Manager
+	tap      *live.Tap          // between the pipeline and the stream
 	edges    <-chan button.Edge // nil: no button
 	simBtn   *sim.Button        // nil unless the button is simulated
 	recIn    *stream.Reader
@@ -155,6 +156,8 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 
 	// -> fan-out -> recorder -> lesson store + catalog
 	d.stream = stream.New()
+	// The tap keeps the last group of pictures for live viewers.
+	d.tap = live.NewTap(d.stream)
 	arrayCfg, err := arrayConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -165,7 +168,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	d.pipeline = pipeline.New(pipeline.Config{
 		AudioChannels: cfg.Audio.Channels, AudioBitrateBps: cfg.Audio.BitrateKbps * 1000, AudioComplexity: cfg.Audio.Complexity,
 		Array: arrayCfg, Raw: rawSink,
-	}, video, mic, d.stream, log.With("component", "capture"))
+	}, video, mic, d.tap, log.With("component", "capture"))
 	cat, err := catalog.Open(filepath.Join(cfg.Device.DataDir, "catalog.db"), store, log.With("component", "catalog"))
 	if err != nil {
 		return nil, err

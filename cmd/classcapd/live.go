@@ -26,6 +26,7 @@ func newLive(cfg *config.Box, d *daemon) (*live.Manager, error) {
 		MaxViewers: lc.MaxViewers,
 	}, live.Deps{
 		Source:        d.stream,
+		Tap:           d.tap,
 		ForceKeyframe: d.pipeline.ForceKeyframe,
 		Lesson: func() string {
 			if s := d.recorder.Status(); s.State == recorder.StateRecording {
