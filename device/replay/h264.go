@@ -146,11 +146,11 @@ func (v *Video) Run(ctx context.Context, sink func(media.AccessUnit)) error {
 	}
 }
 
-// readAhead is how much of a replayed file one read(2) fetches: a few
-// seconds of 720p video, or of sound. Each read that is an ordinary system
-// call wakes the Go runtime's monitor thread, and the replayed devices
-// otherwise run on timer wake-ups alone.
-const readAhead = 1 << 20
+// readAhead is how much of a replayed file one read(2) fetches: about a
+// second of 720p video, a few of sound (64 KiB was five reads a second).
+// Each read that is an ordinary system call wakes the Go runtime's monitor
+// thread, and the replayed devices otherwise run on timer wake-ups alone.
+const readAhead = 256 << 10
 
 type videoPlayer struct {
 	v        *Video
