@@ -133,6 +133,8 @@ lines=(
 	"                   (the LED asks the teacher first: 'sim hold 2' within 10 s declines)"
 	"  stop:            $rctl record stop -device sim-101"
 	"  lessons:         $rctl lessons"
+	"  live view:       while recording, 'Watch live' on http://$hub_listen/ (WHEP: POST /live/sim-101/whep)"
+	"  who watched:     $rctl views -device sim-101"
 	""
 	"Lessons on disk:   run/box/lessons/<id>/ (init.mp4, seg_*.m4s, index.m3u8)"
 	"Hub:               http://$hub_listen (API: docs/protocol.md; log: run/hub.log)"
