@@ -560,3 +560,33 @@ func TestMVDRAgainstDelaySum(t *testing.T) {
 		})
 	}
 }
+
+// With the capsule positions it is given off by up to 2 mm (the rooms are
+// rendered with the true ones), MVDR still beats delay-and-sum on a
+// directional noise source, and loses little where the noise has no
+// direction. The floors sit about 1 dB under the measured figures.
+func TestMVDRWithGeometryError(t *testing.T) {
+	mics := preset(t, "linear4")
+	given := append([]array.Point(nil), mics...)
+	offs := []float64{0.002, -0.002, 0.0015, -0.001}
+	for i := range given {
+		given[i].X += offs[i]
+		given[i].Y += offs[(i+1)%4]
+	}
+	for _, tc := range []struct {
+		noise string
+		min   float64
+	}{{room.Directional, 2.0}, {room.Diffuse, -0.5}} {
+		t.Run(tc.noise, func(t *testing.T) {
+			s := render(t, room.Room{Mics: mics, Rate: rate, TalkerDeg: 60, Noise: tc.noise, InterfererDeg: 150, SNRDB: 5, Seed: 3}, 8)
+			ds := measure(t, s, run(t, newChain(t, beamOnly(given)), s))
+			cfg := beamOnly(given)
+			cfg.Beam = array.BeamMVDR
+			mv := measure(t, s, run(t, newChain(t, cfg), s))
+			t.Logf("delay-and-sum %.2f dB, MVDR %.2f dB", ds.SNRDB, mv.SNRDB)
+			if mv.SNRDB-ds.SNRDB < tc.min {
+				t.Errorf("MVDR %.2f dB over delay-and-sum, want at least %.1f dB", mv.SNRDB-ds.SNRDB, tc.min)
+			}
+		})
+	}
+}
