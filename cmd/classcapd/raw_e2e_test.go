@@ -52,9 +52,16 @@ func TestRawAudioKept(t *testing.T) {
 	id := lessonFromStart(t, b.ctl(false, "record", "start"))
 	dir := b.lessonDir(id)
 	b.waitFor("two segments", 60*time.Second, func() bool { return len(b.meta(id).Segments) >= 2 })
-	b.waitFor("an open raw file", 30*time.Second, func() bool {
+	// An open raw file holding more than two seconds: its header has been
+	// brought up to date at least once (about every second), which is
+	// what a crash can count on.
+	b.waitFor("an open raw file with 2 s of sound", 30*time.Second, func() bool {
 		parts, _ := filepath.Glob(filepath.Join(dir, "*.wav"+rawaudio.PartSuffix))
-		return len(parts) > 0
+		if len(parts) == 0 {
+			return false
+		}
+		st, err := os.Stat(parts[0])
+		return err == nil && st.Size() > 2*4*3*48000
 	})
 	b.signal(syscall.SIGKILL)
 	parts, _ := filepath.Glob(filepath.Join(dir, "*.wav"+rawaudio.PartSuffix))
