@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/classcap/classcap/hub/ingest"
@@ -57,6 +58,9 @@ type API struct {
 
 	lessons  LessonStore // nil: no uploaded lessons served
 	mediaKey []byte      // signs media tickets (made by ServeLessons)
+
+	viewsMu sync.Mutex
+	viewers map[string]string // device/session -> who opened that live view
 }
 
 // New returns the API over reg and cmd.

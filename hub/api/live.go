@@ -105,6 +105,12 @@ func (a *API) whepOffer(w http.ResponseWriter, r *http.Request, c caller) {
 			Device: d.ID, Command: rep.ID, FromBox: true})
 		return
 	}
+	a.viewsMu.Lock()
+	if a.viewers == nil {
+		a.viewers = map[string]string{}
+	}
+	a.viewers[d.ID+"/"+session] = c.by()
+	a.viewsMu.Unlock()
 	a.log.Info("live view", "device", d.ID, "session", session, "viewer", c.by())
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", LivePath(d.ID)+"/"+session)
@@ -118,6 +124,10 @@ func (a *API) whepStop(w http.ResponseWriter, r *http.Request, c caller) {
 		writeError(w, http.StatusNotFound, "unknown_session", "no such live view")
 		return
 	}
+	if owner := a.viewer(r.PathValue("id"), session); c.Role != registry.RoleAdmin && owner != "" && owner != c.by() {
+		writeError(w, http.StatusForbidden, "not_your_view", "this live view was opened by "+owner+"; only they or an admin may end it")
+		return
+	}
 	d, rep, _, ok := a.send(w, r, wire.TypeLiveStop, wire.LiveStopArgs{Session: session, By: c.by()}, LiveWait)
 	if !ok {
 		return
@@ -126,9 +136,34 @@ func (a *API) whepStop(w http.ResponseWriter, r *http.Request, c caller) {
 		writeJSON(w, liveStatus(rep.Code), CommandError{Error: rep.Error, Code: rep.Code, Device: d.ID, Command: rep.ID, FromBox: true})
 		return
 	}
+	a.viewsMu.Lock()
+	delete(a.viewers, d.ID+"/"+session)
+	a.viewsMu.Unlock()
 	var res wire.LiveStopResult
 	_ = rep.DecodeResult(&res)
 	writeJSON(w, http.StatusOK, res)
+}
+
+// viewer returns who opened live view session of device: as this hub
+// answered it, or else as the box reported it (the view log outlives a
+// restart of the hub); "" when unknown.
+func (a *API) viewer(device, session string) string {
+	a.viewsMu.Lock()
+	v := a.viewers[device+"/"+session]
+	a.viewsMu.Unlock()
+	if v != "" {
+		return v
+	}
+	vs, err := a.reg.Views(device)
+	if err != nil {
+		return ""
+	}
+	for _, x := range vs {
+		if x.Session == session {
+			return x.Viewer
+		}
+	}
+	return ""
 }
 
 func (a *API) listViews(w http.ResponseWriter, r *http.Request, _ caller) {

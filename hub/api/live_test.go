@@ -58,10 +58,12 @@ func TestWHEPEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bobToken, _ := reg.CreateToken(registry.RoleCoach, "bob")
+	adminToken, _ := reg.CreateToken(registry.RoleAdmin, "it")
 	boxes := &liveBoxes{}
 	srv := httptest.NewServer(New(reg, boxes, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
-	do := func(method, path, ctype, body string) *http.Response {
+	doAs := func(token, method, path, ctype, body string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -74,6 +76,10 @@ func TestWHEPEndpoint(t *testing.T) {
 		}
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
+	}
+	do := func(method, path, ctype, body string) *http.Response {
+		t.Helper()
+		return doAs(token, method, path, ctype, body)
 	}
 	offer := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"
 
@@ -122,6 +128,19 @@ func TestWHEPEndpoint(t *testing.T) {
 	body, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"session": "s-known"`) {
 		t.Fatalf("views: %d %s", resp.StatusCode, body)
+	}
+	// A view is ended by whoever opened it, or by an admin; another coach
+	// is refused. The owner is known from the view log too (after a hub
+	// restart).
+	if got := doAs(bobToken, "DELETE", "/live/room-1/whep/s-known", "", ""); got.StatusCode != http.StatusForbidden {
+		t.Fatalf("another coach's DELETE: %d, want 403", got.StatusCode)
+	}
+	if got := doAs(adminToken, "DELETE", "/live/room-1/whep/s-known", "", ""); got.StatusCode != http.StatusOK {
+		t.Fatalf("an admin's DELETE: %d, want 200", got.StatusCode)
+	}
+	own := boxes.got[0].Session
+	if got := doAs(bobToken, "DELETE", "/live/room-1/whep/"+own, "", ""); got.StatusCode != http.StatusForbidden {
+		t.Fatalf("another coach's DELETE of alice's new view: %d, want 403", got.StatusCode)
 	}
 	resp = do("GET", "/api/v1/devices/room-off/views", "", "")
 	body, _ = io.ReadAll(resp.Body)
