@@ -381,8 +381,10 @@ func TestStopWaitsForLateSound(t *testing.T) {
 func TestStopDoesNotWaitForeverForSound(t *testing.T) {
 	g := newRig(t, t.TempDir(), false)
 	ctx := context.Background()
-	g.pump(20)
-	go g.r.Start(ctx, StartRequest{By: "cli"})
+	g.pump(20) // kept while idle: the lesson begins with them
+	if _, err := g.r.Start(ctx, StartRequest{By: "cli"}); err != nil {
+		t.Fatal(err)
+	}
 	g.pump(60)
 	for k := g.next; k < g.next+30; k++ { // pictures only: the sound has stalled
 		au := g.aus[k%len(g.aus)]
