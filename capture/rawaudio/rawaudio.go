@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/classcap/classcap/capture/durable"
@@ -107,7 +106,7 @@ type File struct {
 	frames      int64
 	sinceSync   int64
 	buf         []byte
-	sync        *syncer
+	sync        *durable.Syncer
 }
 
 // Create starts the file name (see Name) in dir under its temporary name.
@@ -135,7 +134,7 @@ func Create(dir, name string, segment, channels, rate int) (*File, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	w.sync = newSyncer(f)
+	w.sync = durable.NewSyncer(f)
 	return w, nil
 }
 
@@ -152,7 +151,7 @@ func (w *File) Write(p media.PCM) error {
 	if p.Channels != w.channels || p.Rate != w.rate {
 		return fmt.Errorf("rawaudio: %s: block of %d channels at %d Hz, file of %d at %d", w.path, p.Channels, p.Rate, w.channels, w.rate)
 	}
-	if err := w.sync.failed(); err != nil {
+	if err := w.sync.Failed(); err != nil {
 		return fmt.Errorf("rawaudio: fsync %s: %w", w.path, err)
 	}
 	n := p.Frames()
@@ -171,7 +170,7 @@ func (w *File) Write(p media.PCM) error {
 		if err := w.writeHeader(); err != nil {
 			return err
 		}
-		w.sync.kick()
+		w.sync.Kick()
 	}
 	return nil
 }
@@ -187,7 +186,7 @@ func (w *File) writeHeader() error {
 // name and returns what it holds.
 func (w *File) Close() (Info, error) {
 	err := w.writeHeader()
-	if serr := w.sync.stop(); err == nil && serr != nil {
+	if serr := w.sync.Stop(); err == nil && serr != nil {
 		err = fmt.Errorf("rawaudio: fsync %s: %w", w.path, serr)
 	}
 	if err == nil {
@@ -211,7 +210,7 @@ func (w *File) Close() (Info, error) {
 // Repair; what was written is fsynced first.
 func (w *File) Abandon() error {
 	err := w.writeHeader()
-	w.sync.stop()
+	w.sync.Stop()
 	if serr := w.f.Sync(); err == nil {
 		err = serr
 	}
@@ -434,50 +433,4 @@ func removeEmpty(path string) error {
 		return err
 	}
 	return ErrEmpty
-}
-
-// syncer fsyncs the open file in the background, so a stalled fsync never
-// holds up the samples behind it.
-type syncer struct {
-	f    *os.File
-	req  chan struct{}
-	done chan struct{}
-	mu   sync.Mutex
-	err  error
-}
-
-func newSyncer(f *os.File) *syncer {
-	s := &syncer{f: f, req: make(chan struct{}, 1), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		for range s.req {
-			if err := s.f.Sync(); err != nil {
-				s.mu.Lock()
-				if s.err == nil {
-					s.err = err
-				}
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
-}
-
-func (s *syncer) kick() {
-	select {
-	case s.req <- struct{}{}:
-	default:
-	}
-}
-
-func (s *syncer) failed() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-func (s *syncer) stop() error {
-	close(s.req)
-	<-s.done
-	return s.failed()
 }

@@ -144,7 +144,7 @@ type openSegment struct {
 	number   int
 	path     string
 	f        *os.File
-	sync     *syncer
+	sync     *durable.Syncer
 	hash     hash.Hash
 	bytes    int64
 	startV   uint64
@@ -590,10 +590,10 @@ func (w *Writer) fragmentOnce(vLimit, aLimit uint64) (bool, error) {
 	if _, err := w.seg.f.Write(b); err != nil {
 		return false, fmt.Errorf("segment: write %s: %w", w.seg.path, err)
 	}
-	if err := w.seg.sync.failed(); err != nil {
+	if err := w.seg.sync.Failed(); err != nil {
 		return false, fmt.Errorf("segment: fsync %s: %w", w.seg.path, err)
 	}
-	w.seg.sync.kick()
+	w.seg.sync.Kick()
 	w.seg.hash.Write(b)
 	w.seg.bytes += int64(len(b))
 	w.moof++
@@ -625,7 +625,7 @@ func (w *Writer) openSegment(vs []videoSample, as []audioSample) error {
 		f.Close()
 		return err
 	}
-	s := &openSegment{number: n, path: path, f: f, sync: newSyncer(f), hash: sha256.New(), disc: w.nextDisc, videoGap: w.videoGap}
+	s := &openSegment{number: n, path: path, f: f, sync: durable.NewSyncer(f), hash: sha256.New(), disc: w.nextDisc, videoGap: w.videoGap}
 	if len(vs) > 0 {
 		s.hasVideo, s.startV = true, vs[0].dts
 	}
@@ -644,7 +644,7 @@ func (w *Writer) closeSegment() error {
 		return nil
 	}
 	w.seg = nil
-	err := s.sync.stop()
+	err := s.sync.Stop()
 	if err == nil {
 		err = s.f.Sync()
 	}
@@ -714,7 +714,7 @@ func (w *Writer) Close() error {
 		err = w.closeSegment()
 	}
 	if w.seg != nil {
-		w.seg.sync.stop()
+		w.seg.sync.Stop()
 		w.seg.f.Close()
 	}
 	w.closed = true
