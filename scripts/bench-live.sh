@@ -13,18 +13,9 @@ cd "$(dirname "$0")/.."
 
 seconds=${BENCH_LIVE_SECONDS:-20}
 
-log() { printf 'bench-live: %s\n' "$*" >&2; }
-
-pids=()
-last_log=""
-die() {
-	printf 'bench-live: FAILED: %s\n' "$*" >&2
-	if [[ -n $last_log && -s $last_log ]]; then
-		printf 'bench-live: last lines of %s:\n' "$last_log" >&2
-		tail -n 20 "$last_log" | sed 's/^/    /' >&2
-	fi
-	exit 1
-}
+bench_name=bench-live
+# shellcheck source=scripts/bench-procs.sh
+source scripts/bench-procs.sh
 
 command -v go >/dev/null 2>&1 || die "go is not installed"
 for b in classcapd classcap-hub; do
@@ -34,38 +25,6 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/classcap-bench-live.XXXXXX")
 [[ -d $work ]] || die "mktemp failed"
-
-# stop PID: SIGTERM, then SIGKILL after 10 s.
-stop() {
-	local pid=$1
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		local deadline=$((SECONDS + 10))
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local i
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		stop "${pids[i]}"
-	done
-	if [[ -n ${BENCH_KEEP:-} ]]; then
-		log "work directory kept: $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 log "work directory $work"
 go build -o "$work/" ./scripts/benchtool ./scripts/hubbench ./scripts/livebench ||
