@@ -12,7 +12,6 @@ import (
 	"image"
 	"math"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -26,36 +25,12 @@ import (
 	"github.com/classcap/classcap/device/sim"
 )
 
-// liveBox is a classcapd with simulated hardware reporting to a test hub.
-type liveBox struct {
-	id, data, socket, ctl string
-	log                   *syncBuffer
-}
-
 // startLiveBox registers id at the hub and runs classcapd for it (320x240
 // at 15 fps, 2 s segments, 1 s veto window) with extra configuration
 // appended, until the test ends.
-func startLiveBox(t *testing.T, h *testHub, id, extra string) *liveBox {
+func startLiveBox(t *testing.T, h *testHub, id, extra string) *simBox {
 	t.Helper()
-	daemon, ctl := boxBinaries(t)
-	pw := h.verb(t, "device", "add", id)
-	dir := t.TempDir()
-	b := &liveBox{id: id, data: filepath.Join(dir, "box"), ctl: ctl, log: &syncBuffer{}}
-	b.socket = filepath.Join(b.data, "classcapd.sock")
-	if err := os.MkdirAll(b.data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pwFile := filepath.Join(dir, "mqtt-password")
-	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "box.toml")
-	if err := os.WriteFile(cfg, []byte(`
-[device]
-id = "`+id+`"
-data_dir = "`+b.data+`"
-[hardware]
-profile = "sim"
+	return runSimBox(t, h, id, `
 [hardware.sim]
 width = 320
 height = 240
@@ -67,33 +42,7 @@ keyframe_seconds = 2.0
 segment_seconds = 2.0
 min_free_mb = 10
 veto_seconds = 1
-[uplink]
-broker = "`+h.broker+`"
-username = "`+id+`"
-password_file = "`+pwFile+`"
-`+extra), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	box := exec.Command(daemon, "-config", cfg)
-	box.Stdout, box.Stderr = b.log, b.log
-	if err := box.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- box.Wait() }()
-	t.Cleanup(func() {
-		_ = box.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = box.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("classcapd %s log:\n%s", id, b.log.String())
-		}
-	})
-	return b
+`, extra)
 }
 
 // whepRefusal posts an offer and returns the refusal's status and code.

@@ -122,15 +122,6 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	return v
 }
 
-// webBox is a classcapd with simulated hardware for the web page tests,
-// with a 15 s veto window: the page shows a remote start the teacher may
-// decline, and the test answers with the button well within it.
-type webBox struct {
-	id, dir, data, socket string
-	ctl                   string
-	log                   *syncBuffer
-}
-
 // webBoxConfig is what a web test's box varies: the camera (default
 // 320x240 at 15 fps) and extra configuration appended to the file.
 type webBoxConfig struct {
@@ -140,28 +131,11 @@ type webBoxConfig struct {
 }
 
 // startWebBox registers id at the hub and runs classcapd for it until the
-// test ends.
-func startWebBox(t *testing.T, h *testHub, id string, c webBoxConfig) *webBox {
+// test ends, with a 15 s veto window: the page shows a remote start the
+// teacher may decline, and the test answers with the button well within it.
+func startWebBox(t *testing.T, h *testHub, id string, c webBoxConfig) *simBox {
 	t.Helper()
-	daemon, ctl := boxBinaries(t)
-	pw := h.verb(t, "device", "add", id)
-	dir := t.TempDir()
-	b := &webBox{id: id, dir: dir, data: filepath.Join(dir, "box"), ctl: ctl, log: &syncBuffer{}}
-	b.socket = filepath.Join(b.data, "classcapd.sock")
-	if err := os.MkdirAll(b.data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pwFile := filepath.Join(dir, "mqtt-password")
-	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "box.toml")
-	if err := os.WriteFile(cfg, []byte(`
-[device]
-id = "`+id+`"
-data_dir = "`+b.data+`"
-[hardware]
-profile = "sim"
+	return runSimBox(t, h, id, `
 [hardware.sim]
 width = `+strconv.Itoa(cmp.Or(c.Width, 320))+`
 height = `+strconv.Itoa(cmp.Or(c.Height, 240))+`
@@ -171,37 +145,11 @@ mic_channels = 2
 segment_seconds = 2.0
 min_free_mb = 10
 veto_seconds = 15
-[uplink]
-broker = "`+h.broker+`"
-username = "`+id+`"
-password_file = "`+pwFile+`"
-`+c.Extra), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	box := exec.Command(daemon, "-config", cfg)
-	box.Stdout, box.Stderr = b.log, b.log
-	if err := box.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- box.Wait() }()
-	t.Cleanup(func() {
-		_ = box.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = box.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("classcapd %s log:\n%s", id, b.log.String())
-		}
-	})
-	return b
+`, c.Extra)
 }
 
 // ctlLocal runs classcapctl against the box's socket.
-func (b *webBox) ctlLocal(t *testing.T, args ...string) string {
+func (b *simBox) ctlLocal(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
