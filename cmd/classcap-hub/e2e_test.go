@@ -81,27 +81,9 @@ func TestRemoteRecordingEndToEnd(t *testing.T) {
 			t.Skipf("%s is not installed", tool)
 		}
 	}
-	daemon, ctl := boxBinaries(t)
 	h := startHub(t)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
-	pw := h.verb(t, "device", "add", "room-e2e")
-
-	dir := t.TempDir()
-	data := filepath.Join(dir, "box")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	pwFile := filepath.Join(dir, "mqtt-password")
-	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(dir, "box.toml")
-	if err := os.WriteFile(cfg, []byte(`
-[device]
-id = "room-e2e"
-data_dir = "`+data+`"
-[hardware]
-profile = "sim"
+	box := runSimBox(t, h, "room-e2e", `
 [hardware.sim]
 width = 320
 height = 240
@@ -111,33 +93,8 @@ mic_channels = 2
 segment_seconds = 2.0
 min_free_mb = 10
 veto_seconds = 1
-[uplink]
-broker = "`+h.broker+`"
-username = "room-e2e"
-password_file = "`+pwFile+`"
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	boxLog := &syncBuffer{}
-	box := exec.Command(daemon, "-config", cfg)
-	box.Stdout, box.Stderr = boxLog, boxLog
-	if err := box.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- box.Wait() }()
-	defer func() {
-		_ = box.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = box.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("classcapd log:\n%s", boxLog.String())
-		}
-	}()
+`, "")
+	ctl, data := box.ctl, box.data
 
 	remote := func(args ...string) string {
 		t.Helper()
