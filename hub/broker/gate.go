@@ -13,6 +13,9 @@ import (
 type gatedListener struct {
 	net.Listener
 	pending sync.WaitGroup
+
+	mu     sync.Mutex // orders pending.Add before drain's Wait
+	closed bool
 }
 
 func newGatedListener(ln net.Listener) *gatedListener { return &gatedListener{Listener: ln} }
@@ -24,6 +27,13 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		// Accepted as the listener closed: the broker is shutting down.
+		c.Close()
+		return nil, net.ErrClosed
+	}
 	g.pending.Add(1)
 	return &gatedConn{Conn: c, done: g.pending.Done}, nil
 }
@@ -31,7 +41,10 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 // drain closes the listener, so nothing new is accepted, and waits until
 // every accepted connection has been taken up by the server.
 func (g *gatedListener) drain() {
+	g.mu.Lock()
+	g.closed = true
 	g.Listener.Close()
+	g.mu.Unlock()
 	g.pending.Wait()
 }
 
