@@ -524,3 +524,33 @@ func TestRawAudioStaysOnTheBoxAndGoesWithTheLesson(t *testing.T) {
 		t.Errorf("%d files verified, want 5 (init.mp4, 2 segments, the playlist, lesson.json): %v", n, h.verifiedOrder())
 	}
 }
+
+// A pass lists the files to send, then starts them one by one; a transfer
+// of the previous pass can finish in between. The file it finished is then
+// on the list but must not go to the hub a second time.
+func TestFileListedBeforeItsTransferFinishedIsNotSentAgain(t *testing.T) {
+	h, _ := newTestHub(t)
+	b := newBox(t)
+	m := newMeta(1)
+	b.addSegments(t, &m, 2, 64<<10, lesson.StateComplete)
+	u := New(Config{Device: "room-101", Concurrency: 2}, b.cat, b.store, h, quiet())
+	ctx := context.Background()
+
+	stale, _, err := u.pending()
+	if err != nil || len(stale) != 3 {
+		t.Fatalf("pending: %d files, %v; want init.mp4 and two segments", len(stale), err)
+	}
+	for _, f := range stale {
+		if err := u.transfer(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range stale { // the same, stale list again
+		if err := u.transfer(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if order := h.verifiedOrder(); len(order) != 3 {
+		t.Fatalf("the hub verified %v; want each of the three files once", order)
+	}
+}
