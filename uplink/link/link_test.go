@@ -169,8 +169,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // hub is a plain paho client playing the hub: it publishes commands and
-// collects replies, events and states. Its session is persistent, so it
-// misses nothing while a broker restarts.
+// collects replies, events and states. Its session is persistent and the
+// broker keeps sessions across its restarts, so once newHub returned the
+// broker holds its subscriptions and queues what it misses while away.
 type hub struct {
 	t  *testing.T
 	c  mqtt.Client
@@ -183,21 +184,28 @@ func newHub(t *testing.T, url string) *hub {
 	h := &hub{t: t, in: map[wire.Kind][][]byte{}}
 	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID("test-hub").SetCleanSession(false).
 		SetProtocolVersion(4).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			for _, k := range []wire.Kind{wire.KindReply, wire.KindEvent, wire.KindState} {
-				c.Subscribe(wire.Topic(dev, k), 1, h.add)
-			}
-		})
+		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
 	h.c = mqtt.NewClient(opts)
 	if t := h.c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		h.t.Fatalf("hub connect: %v", t.Error())
 	}
-	waitFor(t, "the hub's subscriptions", func() bool { return h.c.IsConnectionOpen() })
-	// The subscriptions are made by the connect handler; one round trip
-	// more makes sure they are in place.
-	if tok := h.c.Subscribe(wire.Topic(dev, wire.KindReply), 1, h.add); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	// Subscribed here, waiting for the SUBACK, not in an OnConnect
+	// handler: paho runs that in a goroutine of its own, so nothing said
+	// when its subscriptions reached the broker, and a broker stopped
+	// before they did kept a session without them (the events the box
+	// published after the restart went to no one).
+	filters := map[string]byte{}
+	for _, k := range []wire.Kind{wire.KindReply, wire.KindEvent, wire.KindState} {
+		filters[wire.Topic(dev, k)] = wire.QoS
+	}
+	tok := h.c.SubscribeMultiple(filters, h.add)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		h.t.Fatalf("hub subscribe: %v", tok.Error())
+	}
+	for topic, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code == 0x80 {
+			h.t.Fatalf("hub subscribe %s: refused by the broker", topic)
+		}
 	}
 	t.Cleanup(func() { h.c.Disconnect(100) })
 	return h
