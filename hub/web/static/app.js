@@ -124,53 +124,86 @@ function health(st) {
   return out;
 }
 
-function renderDevices(devices) {
-  const tbody = $('devices').tBodies[0];
-  const rows = [];
-  for (const d of devices) {
-    const st = d.state || {};
-    const tr = document.createElement('tr');
-    tr.dataset.device = d.id;
-    tr.dataset.online = d.online ? 'yes' : 'no';
-    tr.dataset.recorder = d.recorder || '';
-    const th = document.createElement('th');
-    th.scope = 'row';
-    th.textContent = d.id;
-    tr.appendChild(th);
-    cell(tr, d.online ? 'yes' : 'no', d.online ? 'ok' : 'bad').dataset.field = 'online';
-    let rec = d.recorder || '-';
-    const rs = st.recorder && st.recorder.remote_start;
-    if (rs) rec = 'starting in ' + rs.veto_left_s.toFixed(0) + ' s (the teacher may decline)';
-    if (st.live && st.live.vetoed) rec += '; live view refused by the teacher';
-    cell(tr, rec, d.recorder === 'recording' ? 'rec' : '').dataset.field = 'recorder';
-    cell(tr, d.lesson || '-').dataset.field = 'lesson';
-    const h = health(st);
-    for (const k of ['camera', 'mics', 'disk', 'clock', 'backlog']) cell(tr, h[k][0], h[k][1]).dataset.field = k;
-    if (live && live.device === d.id) followLive(st);
-    const actions = document.createElement('div');
-    const start = button('Start recording', 'start', d.id, () => record(d.id, 'start'));
-    const stop = button('Stop recording', 'stop', d.id, () => record(d.id, 'stop'));
-    const watch = button('Watch live', 'live', d.id, () => startLive(d.id));
-    start.disabled = !d.online || busy.has(d.id) || d.recorder === 'recording';
-    stop.disabled = !d.online || busy.has(d.id) || d.recorder !== 'recording';
-    watch.disabled = !d.online || (live && live.device === d.id);
-    actions.append(start, stop, watch);
-    cell(tr, actions);
-    rows.push(tr);
+// syncRows makes tbody's rows those of items, in order, one row per key:
+// a row whose key is still listed is kept and updated in place (make builds
+// a new one, update fills it in), rows whose key is gone are removed. The
+// page refreshes every few seconds; a button a person is about to click is
+// not replaced under the pointer, and keeps its focus.
+function syncRows(tbody, items, keyAttr, keyOf, make, update) {
+  const keys = new Set(items.map(keyOf));
+  const rows = new Map();
+  for (const tr of [...tbody.rows]) {
+    const key = tr.dataset[keyAttr];
+    if (keys.has(key) && !rows.has(key)) rows.set(key, tr); else tr.remove();
   }
-  // Keep the focused button focused across the refresh.
-  const f = document.activeElement;
-  const focus = f && f.dataset && f.dataset.action && f.closest('tr') ?
-    [f.closest('tr').dataset.device, f.dataset.action] : null;
-  tbody.replaceChildren(...rows);
-  if (focus) {
-    const b = tbody.querySelector(`tr[data-device="${CSS.escape(focus[0])}"] button[data-action="${focus[1]}"]`);
-    if (b) b.focus();
+  let at = tbody.firstElementChild; // where the next item's row belongs
+  for (const item of items) {
+    const key = keyOf(item);
+    let tr = rows.get(key);
+    if (!tr) {
+      tr = make(item);
+      tr.dataset[keyAttr] = key;
+      rows.set(key, tr);
+    }
+    update(tr, item);
+    if (tr === at) at = at.nextElementSibling;
+    else tbody.insertBefore(tr, at); // new, or moved up (a row is moved only when the order changed)
   }
 }
 
+// field sets the text and class of the row's cell for field.
+function field(tr, name, s, cls) {
+  text(tr.querySelector(`[data-field="${name}"]`), s, cls);
+}
+
+const healthFields = ['camera', 'mics', 'disk', 'clock', 'backlog'];
+
+function makeDeviceRow(d) {
+  const tr = document.createElement('tr');
+  const th = document.createElement('th');
+  th.scope = 'row';
+  th.textContent = d.id;
+  tr.appendChild(th);
+  for (const k of ['online', 'recorder', 'lesson', ...healthFields]) cell(tr, '').dataset.field = k;
+  const actions = document.createElement('div');
+  actions.append(
+    button('Start recording', 'start', d.id, () => record(d.id, 'start')),
+    button('Stop recording', 'stop', d.id, () => record(d.id, 'stop')),
+    button('Watch live', 'live', d.id, () => startLive(d.id)));
+  cell(tr, actions);
+  return tr;
+}
+
+function updateDeviceRow(tr, d) {
+  const st = d.state || {};
+  tr.dataset.online = d.online ? 'yes' : 'no';
+  tr.dataset.recorder = d.recorder || '';
+  field(tr, 'online', d.online ? 'yes' : 'no', d.online ? 'ok' : 'bad');
+  let rec = d.recorder || '-';
+  const rs = st.recorder && st.recorder.remote_start;
+  if (rs) rec = 'starting in ' + rs.veto_left_s.toFixed(0) + ' s (the teacher may decline)';
+  if (st.live && st.live.vetoed) rec += '; live view refused by the teacher';
+  field(tr, 'recorder', rec, d.recorder === 'recording' ? 'rec' : '');
+  field(tr, 'lesson', d.lesson || '-');
+  const h = health(st);
+  for (const k of healthFields) field(tr, k, h[k][0], h[k][1]);
+  if (live && live.device === d.id) followLive(st);
+  const btn = (action) => tr.querySelector(`button[data-action="${action}"]`);
+  btn('start').disabled = !d.online || busy.has(d.id) || d.recorder === 'recording';
+  btn('stop').disabled = !d.online || busy.has(d.id) || d.recorder !== 'recording';
+  btn('live').disabled = !d.online || !!(live && live.device === d.id);
+}
+
+function renderDevices(devices) {
+  syncRows($('devices').tBodies[0], devices, 'device', (d) => d.id, makeDeviceRow, updateDeviceRow);
+}
+
 async function record(id, verb) {
+  // The row's start and stop are off at once, not at the next refresh, so a
+  // second click does not send the command twice.
   busy.add(id);
+  const tr = $('devices').tBodies[0].querySelector(`tr[data-device="${CSS.escape(id)}"]`);
+  if (tr) for (const b of tr.querySelectorAll('button[data-action="start"], button[data-action="stop"]')) b.disabled = true;
   const msg = $('device-msg');
   text(msg, verb === 'start' ?
     'Asking ' + id + ' to start recording (the teacher sees it and may decline)…' :
@@ -203,32 +236,35 @@ async function refreshDevices() {
 
 // --- lessons ---
 
+function makeLessonRow(l) {
+  const tr = document.createElement('tr');
+  cell(tr, l.device);
+  const th = document.createElement('th');
+  th.scope = 'row';
+  th.textContent = l.id;
+  tr.appendChild(th);
+  for (const k of ['started', 'length', 'visibility', 'started-by', 'upload', 'watch']) cell(tr, '').dataset.field = k;
+  return tr;
+}
+
+function updateLessonRow(tr, l) {
+  field(tr, 'started', l.started_at ? new Date(l.started_at).toLocaleString() : '-');
+  field(tr, 'length', l.recording ? 'recording' : (l.seconds ? l.seconds.toFixed(0) + ' s' : '-'));
+  field(tr, 'visibility', l.visibility || '-');
+  field(tr, 'started-by', l.started_by || '-');
+  field(tr, 'upload', l.upload ? l.upload.state + ' (' + l.upload.files + ' files)' : 'not yet');
+  const watch = tr.querySelector('[data-field="watch"]');
+  const shown = l.visibility === 'coaching' || l.visibility === 'library';
+  if (l.upload && l.upload.state === 'complete' && shown) {
+    if (!watch.querySelector('button')) watch.replaceChildren(button('Play', 'play', l.id, () => play(l.id)));
+  } else {
+    text(watch, l.visibility === 'private' ? 'private' : '-');
+  }
+}
+
 function renderLessons(lessons) {
-  const tbody = $('lessons').tBodies[0];
   lessons.sort((a, b) => (b.started_at || b.updated_at || '').localeCompare(a.started_at || a.updated_at || ''));
-  const rows = lessons.map((l) => {
-    const tr = document.createElement('tr');
-    tr.dataset.lesson = l.id;
-    cell(tr, l.device);
-    const th = document.createElement('th');
-    th.scope = 'row';
-    th.textContent = l.id;
-    tr.appendChild(th);
-    cell(tr, l.started_at ? new Date(l.started_at).toLocaleString() : '-');
-    cell(tr, l.recording ? 'recording' : (l.seconds ? l.seconds.toFixed(0) + ' s' : '-'));
-    cell(tr, l.visibility || '-');
-    cell(tr, l.started_by || '-');
-    const up = l.upload ? l.upload.state + ' (' + l.upload.files + ' files)' : 'not yet';
-    cell(tr, up).dataset.field = 'upload';
-    const shown = l.visibility === 'coaching' || l.visibility === 'library';
-    if (l.upload && l.upload.state === 'complete' && shown) {
-      cell(tr, button('Play', 'play', l.id, () => play(l.id)));
-    } else {
-      cell(tr, l.visibility === 'private' ? 'private' : '-');
-    }
-    return tr;
-  });
-  tbody.replaceChildren(...rows);
+  syncRows($('lessons').tBodies[0], lessons, 'lesson', (l) => l.id, makeLessonRow, updateLessonRow);
 }
 
 async function refreshLessons() {
