@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image"
 	"image/draw"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/chromedp"
 
 	"github.com/classcap/classcap/device/sim"
@@ -96,6 +98,52 @@ func (b *browser) do(t *testing.T, what string, d time.Duration, steps ...chrome
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// click clicks the first enabled button that the CSS selector sel finds,
+// within d. The selector is evaluated at each attempt, and the click waits
+// until it finds an enabled, visible button. An attempt that fails because
+// the page replaced or removed the node between the query and the click
+// (before any mouse event was sent) is tried again with a fresh query.
+func (b *browser) click(t *testing.T, what, sel string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	for {
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel+":enabled")))
+		if err == nil {
+			return
+		}
+		if !staleNode(err) || ctx.Err() != nil {
+			t.Fatalf("%s (%s): %v", what, sel, err)
+		}
+		t.Logf("%s: %v; clicking again", what, err)
+	}
+}
+
+// staleNode reports whether err is the browser's answer about a node that
+// is no longer in the page (or no longer laid out), as when the page
+// replaced it just after a query found it.
+func staleNode(err error) bool {
+	if errors.Is(err, chromedp.ErrInvalidDimensions) {
+		return true
+	}
+	var e *cdproto.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	for _, m := range []string{
+		"Could not find node with given id",
+		"No node with given id found",
+		"Node is detached from document",
+		"Node does not have a layout object",
+		"Could not compute content quads",
+	} {
+		if strings.Contains(e.Message, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // waitJS waits until the JavaScript expression is truthy, at most d.
@@ -215,9 +263,13 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 		rec, _ := st["recorder"].(map[string]any)
 		return rec["remote_start"] != nil
 	}
-	start := chromedp.Click(chromedp.CSS(`tr[data-device="room-web"] button[data-action=start]`))
+	startSel := `tr[data-device="room-web"] button[data-action=start]`
+	stopSel := `tr[data-device="room-web"] button[data-action=stop]`
+	// The page updates its rows in place: the stop button seen now is the
+	// one clicked after many refreshes.
+	b.do(t, "keep the stop button", 10*time.Second, chromedp.Evaluate[chromedp.Void](`window.firstStop = document.querySelector('`+stopSel+`')`))
 	// The teacher holds the button: the page shows the box's refusal.
-	b.do(t, "click start", 10*time.Second, start)
+	b.click(t, "click start", startSel, 30*time.Second)
 	waitLong(t, "the box shows the remote start", 30*time.Second, remoteStartShown)
 	box.ctlLocal(t, "sim", "hold", "2.2")
 	b.waitJS(t, "the page reports the teacher's refusal",
@@ -225,7 +277,7 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 
 	// The teacher taps to accept: the page shows the box's answer, the hub
 	// sees it record.
-	b.do(t, "click start", 10*time.Second, start)
+	b.click(t, "click start again", startSel, 30*time.Second)
 	waitLong(t, "the box shows the remote start", 30*time.Second, remoteStartShown)
 	box.ctlLocal(t, "sim", "press")
 	b.waitJS(t, "the page reports the recording", `document.getElementById('device-msg').textContent.includes('is recording lesson')`, 60*time.Second)
@@ -239,15 +291,18 @@ func TestWebPageRecordAndPlay(t *testing.T) {
 		return d["recorder"] == "recording" && d["lesson"] == lessonID && segs >= 2
 	})
 	b.waitJS(t, "the page shows the box recording", row+`.dataset.recorder === 'recording'`, 15*time.Second)
+	if !eval[bool](t, b, `window.firstStop.isConnected && window.firstStop === document.querySelector('`+stopSel+`')`) {
+		t.Fatal("the page replaced the box's stop button while refreshing its row")
+	}
 
 	// Stop: the lesson is uploaded and listed with a Play button.
-	b.do(t, "click stop", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-device="room-web"] button[data-action=stop]`)))
+	b.click(t, "click stop", stopSel, 30*time.Second)
 	b.waitJS(t, "the page reports the stop", `document.getElementById('device-msg').textContent.includes('stopped lesson `+lessonID+`')`, 60*time.Second)
 	playSel := `tr[data-lesson="` + lessonID + `"] button[data-action=play]`
 	b.waitJS(t, "the lesson is uploaded and playable", `!!document.querySelector('`+playSel+`')`, 120*time.Second)
 
 	// Play: the video advances without a media error.
-	b.do(t, "click play", 10*time.Second, chromedp.Click(chromedp.CSS(playSel)))
+	b.click(t, "click play", playSel, 30*time.Second)
 	b.waitJS(t, "the lesson plays", `(() => { const v = document.getElementById('player');
 		if (v.error) throw new Error('media error ' + v.error.code + ' ' + v.error.message);
 		return v.currentTime > 1.5 && v.videoWidth === 320; })()`, 60*time.Second)

@@ -48,7 +48,7 @@ const liveStatsJS = `(async () => {
 // sound arrive; it returns the stats then.
 func watchLive(t *testing.T, b *browser, id string) liveStats {
 	t.Helper()
-	b.do(t, "click watch live", 10*time.Second, chromedp.Click(chromedp.CSS(`tr[data-device="`+id+`"] button[data-action=live]`)))
+	b.click(t, "click watch live", `tr[data-device="`+id+`"] button[data-action=live]`, 30*time.Second)
 	b.waitJS(t, "the live view is connected", `document.getElementById('live-video').dataset.state === 'connected'`, 60*time.Second)
 	var s liveStats
 	waitLong(t, "pictures decoded and sound received", 60*time.Second, func() bool {
@@ -82,7 +82,7 @@ func TestWebPageLiveView(t *testing.T) {
 	b.screenshot(t, "live")
 
 	// The viewer ends it: the page sends DELETE, the hub logs who ended it.
-	b.do(t, "click end live view", 10*time.Second, chromedp.Click(chromedp.CSS(`#live-close`)))
+	b.click(t, "click end live view", `#live-close`, 30*time.Second)
 	waitLong(t, "the hub logs the view as ended by the viewer", 60*time.Second, func() bool {
 		_, m := h.call(t, "GET", "/api/v1/devices/room-live/views", coach, "")
 		vs, _ := m["views"].([]any)
