@@ -109,15 +109,17 @@ func (b *browser) click(t *testing.T, what, sel string, d time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, d)
 	defer cancel()
-	for {
+	for stale := 0; ; stale++ {
 		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel+":enabled")))
 		if err == nil {
+			if stale > 0 {
+				t.Logf("%s: clicked after %d attempts on a node the page had replaced", what, stale)
+			}
 			return
 		}
 		if !staleNode(err) || ctx.Err() != nil {
-			t.Fatalf("%s (%s): %v", what, sel, err)
+			t.Fatalf("%s (%s), after %d attempts on replaced nodes: %v", what, sel, stale, err)
 		}
-		t.Logf("%s: %v; clicking again", what, err)
 	}
 }
 
@@ -361,4 +363,43 @@ func TestCaptureClockInChromium(t *testing.T) {
 			t.Errorf("%dx%d: read %v, want %d", tt.w, tt.h, got, uint32(tt.ms))
 		}
 	}
+}
+
+// TestClickStaleNode: a click on a node the page has removed since the
+// query fails with an error that staleNode recognises (the error a web
+// test saw when the page rebuilt its rows), and click gets through to a
+// button that the page keeps replacing.
+func TestClickStaleNode(t *testing.T) {
+	b := newBrowser(t)
+	b.do(t, "open the page", 30*time.Second, chromedp.Navigate(`data:text/html,<div id="box"></div><script>
+		let n = 0;
+		const put = () => {
+			const b = document.createElement('button');
+			b.id = 'go';
+			b.textContent = 'Go ' + n++;
+			b.onclick = () => { document.body.dataset.clicked = b.textContent; };
+			document.getElementById('box').replaceChildren(b);
+		};
+		put();
+	</script>`))
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS("#go")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "replace the button", 10*time.Second, chromedp.Evaluate[chromedp.Void](`put()`))
+	_, err = chromedp.Run(ctx, chromedp.MouseClickNode(nodes[0]))
+	if err == nil || !staleNode(err) {
+		t.Fatalf("click on a removed node: %v; want a stale node error", err)
+	}
+	if c := eval[string](t, b, `document.body.dataset.clicked || ''`); c != "" {
+		t.Fatalf("the removed node's click reached %q", c)
+	}
+
+	// Four times a second: faster than the hub's page, slow enough for a
+	// click to get through between two replacements on a busy machine.
+	b.do(t, "replace the button again and again", 10*time.Second, chromedp.Evaluate[chromedp.Void](`setInterval(put, 250)`))
+	b.click(t, "click the button", "#go", 60*time.Second)
+	b.waitJS(t, "a button got the click", `!!document.body.dataset.clicked`, 10*time.Second)
 }
