@@ -106,6 +106,7 @@ type Link struct {
 	commands  sync.WaitGroup
 
 	mu        sync.Mutex
+	up        chan struct{} // closed when the current connection ends; nil while down
 	lastErr   string
 	since     time.Time
 	alarms    map[string]string // raised alarms and their message
@@ -173,10 +174,11 @@ func (l *Link) Publish(ctx context.Context, topic string, payload []byte) error 
 	if dev != l.cfg.Device || !kind.FromBox() {
 		return fmt.Errorf("publish %s: not a topic this box publishes on", topic)
 	}
-	if !l.connected.Load() || l.client == nil {
+	up := l.connUp()
+	if up == nil || l.client == nil {
 		return fmt.Errorf("publish %s: not connected to the broker", topic)
 	}
-	if err := waitToken(ctx, l.client.Publish(topic, wire.QoS, false, payload)); err != nil {
+	if err := waitAck(ctx, up, l.client.Publish(topic, wire.QoS, false, payload)); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	return nil
@@ -198,6 +200,27 @@ func kick(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
+	}
+}
+
+// connUp returns the channel closed when the current connection ends, or
+// nil while there is none.
+func (l *Link) connUp() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up
+}
+
+// setUp records a new connection, or (up false) the end of the current one.
+func (l *Link) setUp(up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.up != nil {
+		close(l.up)
+		l.up = nil
+	}
+	if up {
+		l.up = make(chan struct{})
 	}
 }
 
@@ -273,6 +296,7 @@ func (l *Link) Run(ctx context.Context) error {
 			continue
 		}
 		b.reset()
+		l.setUp(true)
 		l.setConnected(true, nil)
 		l.log.Info("connected to the broker", "broker", l.cfg.Broker)
 		kick(l.kickOut)
@@ -280,6 +304,8 @@ func (l *Link) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case err := <-l.lost:
+			// Before the next connect: see waitAck.
+			l.setUp(false)
 			l.setConnected(false, err)
 			l.log.Warn("connection to the broker lost", "err", err)
 			continue
@@ -295,6 +321,7 @@ func (l *Link) Run(ctx context.Context) error {
 		t.WaitTimeout(2 * time.Second)
 		l.client.Disconnect(250)
 	}
+	l.setUp(false)
 	l.setConnected(false, nil)
 	l.commands.Wait()
 	return nil
@@ -336,6 +363,38 @@ func waitToken(ctx context.Context, t mqtt.Token) error {
 		return t.Error()
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// errConnEnded is waitAck's answer for a publication whose connection
+// ended before it could be told acknowledged.
+var errConnEnded = errors.New("the connection ended before the broker's acknowledgement")
+
+// waitAck waits for the broker's acknowledgement of t, a QoS 1 publication
+// made on the connection up stands for. A token completed without an error
+// is not proof of a PUBACK: the session being kept (clean session off),
+// paho sends the messages still in flight again on the next connection and
+// completes their old tokens then, without an error (v1.5.1,
+// messageIds.claimID). So a token done once its connection ended counts as
+// unacknowledged and its message goes again (QoS 1 allows the repeat).
+// Run ends up before it connects again, so that completion is always seen
+// after the end.
+func waitAck(ctx context.Context, up <-chan struct{}, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+	case <-up:
+		return errConnEnded
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := t.Error(); err != nil {
+		return err
+	}
+	select {
+	case <-up:
+		return errConnEnded
+	default:
+		return nil
 	}
 }
 
@@ -384,6 +443,10 @@ func (l *Link) outboxLoop(ctx context.Context) {
 // flush publishes up to 16 messages from the front of the outbox (in flight
 // together, in order) and removes those the broker acknowledged.
 func (l *Link) flush(ctx context.Context) (int, error) {
+	up := l.connUp()
+	if up == nil {
+		return 0, nil
+	}
 	seqs, entries, err := l.store.oldest(16)
 	if err != nil || len(seqs) == 0 {
 		return 0, err
@@ -395,7 +458,7 @@ func (l *Link) flush(ctx context.Context) (int, error) {
 	var acked []uint64
 	for i, t := range tokens {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err = waitToken(tctx, t)
+		err = waitAck(tctx, up, t)
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("publish to %s: %w", entries[i].Topic, err)
@@ -430,7 +493,8 @@ func (l *Link) stateLoop(ctx context.Context) {
 		}
 		s := l.state()
 		l.checkAlarms(s)
-		if !l.connected.Load() {
+		up := l.connUp()
+		if up == nil {
 			lastKey = "" // publish as soon as connected
 			continue
 		}
@@ -445,7 +509,7 @@ func (l *Link) stateLoop(ctx context.Context) {
 		}
 		t := l.client.Publish(wire.StateTopic(l.cfg.Device), wire.QoS, true, b)
 		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = waitToken(tctx, t)
+		err = waitAck(tctx, up, t)
 		cancel()
 		if err != nil {
 			l.log.Warn("state: publish failed", "err", err)

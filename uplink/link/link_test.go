@@ -1,6 +1,7 @@
 package link
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -279,6 +280,13 @@ func (h *hub) events() []wire.Event {
 		}
 	}
 	return out
+}
+
+// eventCopies is how many event messages arrived, repeats included.
+func (h *hub) eventCopies() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.in[wire.KindEvent])
 }
 
 func (h *hub) lastState() (wire.State, bool) {
@@ -798,4 +806,124 @@ func TestLiveCommandsAreAnswered(t *testing.T) {
 	if r := h.waitReplies("l-5", 1)[0]; r.OK || r.Code != wire.CodeUnknownSession {
 		t.Fatalf("live.stop of an unknown session: %+v", r)
 	}
+}
+
+// An event whose PUBACK never came stays in the outbox, across a lost
+// connection and the reconnection that sends it again, and leaves it only
+// once the broker acknowledged it. (paho completes a publish token of the
+// connection before without an error when the new connection resends its
+// message: taken for an acknowledgement, the event left the outbox while
+// its resend was unacknowledged, and a box stopped before the resend was
+// acknowledged lost it.)
+func TestUnacknowledgedEventStaysInTheOutboxAcrossReconnects(t *testing.T) {
+	m := brokertest.Start(t)
+	h := newHub(t, m.URL())
+	l := newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), newFakeBox())
+	var dropAcks atomic.Bool
+	var dropped atomic.Int64
+	var mu sync.Mutex
+	var conns []*cutConn
+	l.openConn = func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+		c, err := net.Dial("tcp", uri.Host)
+		if err != nil {
+			return nil, err
+		}
+		cc := &cutConn{Conn: &ackDropConn{Conn: c, r: bufio.NewReader(c), drop: &dropAcks, dropped: &dropped}}
+		mu.Lock()
+		conns = append(conns, cc)
+		mu.Unlock()
+		return cc, nil
+	}
+	cut := func() {
+		mu.Lock()
+		conns[len(conns)-1].cut()
+		mu.Unlock()
+	}
+	b := runLink(t, l)
+	b.waitConnected()
+	// Only the state was published so far; from now on the broker's
+	// acknowledgements are lost on the way.
+	dropAcks.Store(true)
+	l.Notify(notice(recorder.NoticeSegmentClosed, 1))
+	waitFor(t, "the event at the hub", func() bool { return len(h.events()) == 1 })
+	waitFor(t, "its PUBACK lost", func() bool { return dropped.Load() >= 1 })
+	if d := l.Status().Outbox; d != 1 {
+		t.Fatalf("outbox %d after the broker's acknowledgement was lost, want 1", d)
+	}
+
+	// The connection drops; the link reconnects and the event goes again
+	// (paho's resend and the outbox's), its acknowledgements lost again.
+	n := h.eventCopies()
+	cut()
+	waitFor(t, "the event sent twice more, or an empty outbox", func() bool {
+		return l.Status().Outbox == 0 || h.eventCopies() >= n+2
+	})
+	if d := l.Status().Outbox; d != 1 {
+		t.Fatalf("outbox %d after a reconnection resent an unacknowledged event, want 1", d)
+	}
+
+	// Acknowledgements get through again: the event leaves the outbox.
+	dropAcks.Store(false)
+	cut()
+	waitFor(t, "an empty outbox", func() bool { return l.Status().Outbox == 0 })
+	if evs := h.events(); len(evs) != 1 || evs[0].Seq != 1 {
+		t.Fatalf("events at the hub: %+v", evs)
+	}
+}
+
+// ackDropConn loses the broker's PUBACKs while drop is set, as a network
+// that fails between the broker's acknowledgement and the box would.
+type ackDropConn struct {
+	net.Conn
+	r       *bufio.Reader
+	drop    *atomic.Bool
+	dropped *atomic.Int64
+	pending []byte
+}
+
+func (c *ackDropConn) Read(b []byte) (int, error) {
+	for len(c.pending) == 0 {
+		p, err := readPacket(c.r)
+		if err != nil {
+			return 0, err
+		}
+		if p[0]>>4 == 4 && c.drop.Load() { // PUBACK
+			c.dropped.Add(1)
+			continue
+		}
+		c.pending = p
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// readPacket reads one MQTT control packet: its fixed header (type and
+// flags, remaining length) and the rest.
+func readPacket(r *bufio.Reader) ([]byte, error) {
+	first, err := r.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	p := []byte{first}
+	length, shift := 0, 0
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		p = append(p, c)
+		length |= int(c&0x7f) << shift
+		if c&0x80 == 0 {
+			break
+		}
+		if shift += 7; shift > 21 {
+			return nil, fmt.Errorf("remaining length longer than 4 bytes")
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return append(p, body...), nil
 }
