@@ -85,8 +85,12 @@ static void *classcap_worker_main(void *arg) {
 		w->len[s] = opus_encode_float(w->enc, w->pcm + (size_t)s * w->frame * w->channels, w->frame,
 			w->out + (size_t)s * CLASSCAP_MAX_PACKET, CLASSCAP_MAX_PACKET);
 		atomic_store(&w->done, done + 1);
-		// Non-blocking: a full pipe already tells Go to look.
-		while (write(w->done_pipe[1], "", 1) < 0 && errno == EINTR) {
+		// Go waits for the last slot it posted: tell it once the ring is
+		// drained, not after each packet of a block. Non-blocking: a full
+		// pipe already tells Go to look.
+		if (done + 1 == atomic_load(&w->posted)) {
+			while (write(w->done_pipe[1], "", 1) < 0 && errno == EINTR) {
+			}
 		}
 	}
 }
@@ -198,9 +202,11 @@ const workerSlots = C.CLASSCAP_SLOTS
 // thread, and the call's return takes it back: several thread switches per
 // 20 ms packet, which cost more CPU than the Go side of the whole recording
 // path. Handing a packet over is two memory writes and one raw write(2) to
-// a pipe, which the runtime does not see; the writing goroutine then waits
-// for the packet in the runtime's poller, as for a network read, so its
-// processor is idle rather than held in a call.
+// a pipe, which the runtime does not see; once a Write has handed over
+// every packet its block completes, the writing goroutine waits for them in
+// the runtime's poller, as for a network read, so its processor is idle
+// rather than held in a call. A block of three packets is one wake-up of
+// each thread, not three.
 type Encoder struct {
 	cfg       EncoderConfig
 	enc       *C.OpusEncoder
@@ -313,7 +319,8 @@ func (e *Encoder) Config() EncoderConfig { return e.cfg }
 func (e *Encoder) Lookahead() int { return e.lookahead }
 
 // Write appends p (48 kHz, e's channel count, any number of frames) to the
-// packet being filled and calls emit for every completed 20 ms packet.
+// packet being filled and calls emit for every completed 20 ms packet
+// before it returns.
 //
 // The PTS of a packet is the PTS of the input sample it starts with,
 // counted in samples from the block that started the framing, so it does not
@@ -373,7 +380,7 @@ func (e *Encoder) Write(p media.PCM, emit func(media.AudioPacket)) error {
 			}
 		}
 	}
-	return nil
+	return e.finish(emit)
 }
 
 // Flush pads a partial packet with silence and emits it. The next Write
@@ -388,11 +395,16 @@ func (e *Encoder) Flush(emit func(media.AudioPacket)) error {
 	}
 	clear(e.buf[e.n*e.cfg.Channels:])
 	e.n = media.OpusFrameSamples
-	return e.post(emit)
+	if err := e.post(emit); err != nil {
+		return err
+	}
+	return e.finish(emit)
 }
 
-// post hands the full e.buf to the worker, waits for the packet and emits
-// it, and moves e.buf to the next slot.
+// post hands the full e.buf to the worker and moves e.buf to the next
+// slot. The packets of one Write are encoded in one go (one wake-up of the
+// worker and one of the writer per block, not per packet); post waits
+// only when the ring is full.
 func (e *Encoder) post(emit func(media.AudioPacket)) error {
 	e.slotPTS[e.next%workerSlots] = e.pts(e.count)
 	e.next++
@@ -400,7 +412,20 @@ func (e *Encoder) post(emit func(media.AudioPacket)) error {
 	wakeWorker(e.wake)
 	e.count += media.OpusFrameSamples
 	e.n = 0
+	if e.next-e.taken == workerSlots {
+		if err := e.finish(emit); err != nil {
+			return err
+		}
+	}
 	e.buf = e.slot(e.next)
+	return nil
+}
+
+// finish waits for every posted packet and emits them.
+func (e *Encoder) finish(emit func(media.AudioPacket)) error {
+	if e.taken == e.next {
+		return nil
+	}
 	if err := e.wait(e.next); err != nil {
 		return err
 	}

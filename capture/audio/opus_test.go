@@ -111,13 +111,22 @@ func TestEncodeDecodesWithFFmpeg(t *testing.T) {
 
 func TestEncodePTSFraming(t *testing.T) {
 	const start = 5*time.Second + 123*time.Microsecond
-	for _, block := range []int{1, 441, 960, 1000, 4800} {
+	// 2880: the daemon's 60 ms blocks; 24000: more packets in one block
+	// than the encoder thread's ring holds.
+	for _, block := range []int{1, 441, 960, 1000, 2880, 4800, 24000} {
 		for _, total := range []int{48000, 48000 + 17} {
 			in := sine(total, 1, 48000, 440, 0.3)
 			in.PTS = start
 			_, pkts := encodeAll(t, EncoderConfig{}, blocks(in, block))
 			if want := (total + 959) / 960; len(pkts) != want {
 				t.Errorf("block %d, %d samples: %d packets, want %d", block, total, len(pkts), want)
+			}
+			// However the input is cut, the packets are the same.
+			_, ref := encodeAll(t, EncoderConfig{}, blocks(in, 960))
+			for k := range min(len(pkts), len(ref)) {
+				if !bytes.Equal(pkts[k].Data, ref[k].Data) {
+					t.Fatalf("block %d: packet %d differs from the one encoded from 20 ms blocks", block, k)
+				}
 			}
 			for k, p := range pkts {
 				if want := start + time.Duration(k)*20*time.Millisecond; p.PTS != want {

@@ -83,8 +83,11 @@ func (f Format) kernel() uint {
 const (
 	MinChannels = 1 // accepted only when the device has no more (Channels 0)
 	MaxChannels = 8
-	// BlockDuration is the duration of one PCM block handed to the sink.
+	// BlockDuration is the default duration of one PCM block handed to
+	// the sink (Config.Block).
 	BlockDuration = 10 * time.Millisecond
+	// MaxBlock is the longest Config.Block.
+	MaxBlock = 200 * time.Millisecond
 	// StallTimeout is how long Run waits for frames before ErrStalled.
 	StallTimeout = 2 * time.Second
 )
@@ -105,6 +108,11 @@ type Config struct {
 	// Epoch is the zero of the PTS timeline; the zero Time means the start
 	// of the first Run.
 	Epoch time.Time
+	// Block is how much audio each block handed to the sink holds, and so
+	// how long the reader sleeps between reads (the device wakes it once
+	// a block is ready, not every period): longer blocks cost fewer
+	// wake-ups and add their length to the latency. 0 means BlockDuration.
+	Block time.Duration
 
 	// ProcRoot and DevRoot default to "/proc/asound" and "/dev/snd".
 	ProcRoot, DevRoot string
@@ -117,6 +125,9 @@ func (c Config) withDefaults() Config {
 	if c.DevRoot == "" {
 		c.DevRoot = "/dev/snd"
 	}
+	if c.Block == 0 {
+		c.Block = BlockDuration
+	}
 	return c
 }
 
@@ -126,6 +137,9 @@ func (c Config) validate() error {
 	}
 	if c.Rate != 0 && (c.Rate < 8000 || c.Rate > 192000) {
 		return fmt.Errorf("rate %d Hz: want 8000-192000, or 0 for automatic", c.Rate)
+	}
+	if c.Block != 0 && (c.Block < time.Millisecond || c.Block > MaxBlock) {
+		return fmt.Errorf("block %v: want 1ms-%v, or 0 for %v", c.Block, MaxBlock, BlockDuration)
 	}
 	switch c.Format {
 	case FormatAuto, S16LE, S32LE:
@@ -145,6 +159,7 @@ type Params struct {
 	Format       Format
 	PeriodFrames int // the driver's interrupt period
 	BufferFrames int // ring buffer size: how late the reader may be before an overrun
+	AvailMin     int // frames ready before the reader is woken: a block, within the buffer
 	Protocol     uint32
 }
 
@@ -272,4 +287,17 @@ func convert(dst []float32, raw []byte, f Format) int {
 		}
 		return n
 	}
+}
+
+// blockFrames returns the frames in one block of d at rate.
+func blockFrames(rate int, d time.Duration) int {
+	return max(int(int64(rate)*int64(d)/int64(time.Second)), 1)
+}
+
+// availMin is how many frames a capture device holds before it wakes the
+// reader: one block, so that a read takes a whole block, but never more
+// than half the buffer (the reader needs room to be late) nor less than a
+// period (the device wakes no more often anyway).
+func availMin(block, period, buffer int) int {
+	return max(min(block, buffer/2), period)
 }

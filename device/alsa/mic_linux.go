@@ -4,6 +4,7 @@ package alsa
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func New(cfg Config, log *slog.Logger) (*Mic, error) {
 	m.cfg.Channels, m.cfg.Rate, m.cfg.Format = d.params.Channels, d.params.Rate, d.params.Format
 	log.Info("microphone opened", "device", cfg.Device, "path", d.path, "name", d.params.Name,
 		"channels", d.params.Channels, "rate", d.params.Rate, "format", d.params.Format.String(),
-		"period_frames", d.params.PeriodFrames, "buffer_frames", d.params.BufferFrames)
+		"period_frames", d.params.PeriodFrames, "buffer_frames", d.params.BufferFrames, "avail_min", d.params.AvailMin)
 	return m, nil
 }
 
@@ -207,8 +208,12 @@ func openDevice(cfg Config, addr Addr, stream byte) (d *device, err error) {
 	if d.params.PeriodFrames <= 0 || d.params.BufferFrames < d.params.PeriodFrames {
 		return nil, fmt.Errorf("hw params %s: period %d frames, buffer %d frames", path, d.params.PeriodFrames, d.params.BufferFrames)
 	}
+	d.params.AvailMin = d.params.PeriodFrames
+	if stream == 'c' {
+		d.params.AvailMin = availMin(blockFrames(d.params.Rate, cfg.Block), d.params.PeriodFrames, d.params.BufferFrames)
+	}
 	sw := swParams{
-		AvailMin:       uint(d.params.PeriodFrames),
+		AvailMin:       uint(d.params.AvailMin),
 		StartThreshold: uint(d.params.BufferFrames), // capture is started explicitly
 		StopThreshold:  uint(d.params.BufferFrames), // a full buffer is an overrun
 	}
@@ -249,7 +254,7 @@ func isLost(err error) bool {
 }
 
 // Run captures until ctx ends (returning ctx.Err()) or the device fails.
-// Blocks of BlockDuration are handed to sink as float32 PCM; their Samples
+// Blocks of Config.Block are handed to sink as float32 PCM; their Samples
 // are reused once sink returns. The PTS of a block is the time Run started
 // the device (measured against the epoch) plus the frames read since; after
 // an overrun the device is restarted and the PTS re-anchored to the clock,
@@ -331,7 +336,11 @@ func (m *Mic) capture(ctx context.Context, d *device, epoch time.Time, sink func
 // loop reads blocks from io until ctx ends or the device fails.
 func (m *Mic) loop(ctx context.Context, io pcmIO, params Params, name string, epoch time.Time, sink func(media.PCM)) error {
 	ch, rate, format := params.Channels, params.Rate, params.Format
-	block := max(rate*int(BlockDuration/time.Millisecond)/1000, 1)
+	blockDur := cmp.Or(m.cfg.Block, BlockDuration)
+	block := blockFrames(rate, blockDur)
+	// Poll wakes the reader once a block is ready; the timeout only
+	// bounds how late a cancelled ctx is seen.
+	waitFor := max(pollInterval, 2*blockDur)
 	frameBytes := ch * format.bytes()
 	raw := make([]byte, block*frameBytes)
 	out := make([]float32, block*ch)
@@ -388,12 +397,12 @@ func (m *Mic) loop(ctx context.Context, io pcmIO, params Params, name string, ep
 				deliver()
 			}
 		case errors.Is(err, unix.EAGAIN):
-			ready, err := io.wait(pollInterval)
+			ready, err := io.wait(waitFor)
 			if err != nil {
 				return fmt.Errorf("poll %s: %w", name, err)
 			}
 			if !ready {
-				idle += pollInterval
+				idle += waitFor
 				if idle >= StallTimeout {
 					return fmt.Errorf("read %s: no frames for %v: %w", name, idle, ErrStalled)
 				}

@@ -233,3 +233,24 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestLoopLongerBlocks(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakePCM{t: t, channels: 2, script: []step{{frames: 500}, {frames: 900}, {frames: 600}}, idle: cancel}
+	m := &Mic{cfg: Config{Block: 60 * time.Millisecond}, log: slog.New(slog.DiscardHandler)}
+	var got []media.PCM
+	err := m.loop(ctx, f, Params{Channels: 2, Rate: 16000, Format: S16LE}, "hw:9,0 (fake)", time.Now(), func(p media.PCM) {
+		got = append(got, media.PCM{PTS: p.PTS, Samples: slices.Clone(p.Samples)})
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("loop = %v, want context.Canceled", err)
+	}
+	// 2000 frames at 16 kHz: two whole 60 ms blocks of 960 frames.
+	if len(got) != 2 || len(got[0].Samples) != 2*960 || len(got[1].Samples) != 2*960 {
+		t.Fatalf("%d blocks, want 2 of 960 frames", len(got))
+	}
+	if got[1].PTS-got[0].PTS != 60*time.Millisecond {
+		t.Errorf("blocks %v apart, want 60ms", got[1].PTS-got[0].PTS)
+	}
+}
