@@ -174,14 +174,19 @@ type Writer struct {
 	cutAt uint64 // dts of a pending segment cut (an IDR past the target); 0 none
 	cut   bool
 
-	seg       *openSegment
-	nextSeg   int
-	moof      uint32
-	lastFlush uint64 // video dts of the last fragment written
-	nextDisc  bool
-	endV      uint64 // end of the last video sample written
-	closed    bool
-	lastErr   error
+	seg *openSegment
+	// Reused from one fragment to the next: the fragment's bytes and its
+	// tracks' sample tables.
+	frag               []byte
+	tracks             [2]fragTrack
+	vSamples, aSamples []fragSample
+	nextSeg            int
+	moof               uint32
+	lastFlush          uint64 // video dts of the last fragment written
+	nextDisc           bool
+	endV               uint64 // end of the last video sample written
+	closed             bool
+	lastErr            error
 	// videoGap: the camera is away (VideoGap); audio goes on alone until a
 	// keyframe begins a new segment.
 	videoGap bool
@@ -544,9 +549,9 @@ func (w *Writer) fragmentOnce(vLimit, aLimit uint64) (bool, error) {
 			return false, err
 		}
 	}
-	part := fmp4.Part{SequenceNumber: w.moof}
+	tracks := w.tracks[:0]
 	if len(vs) > 0 {
-		pt := &fmp4.PartTrack{ID: VideoTrackID, BaseTime: vs[0].dts}
+		pt := fragTrack{id: VideoTrackID, baseTime: vs[0].dts, samples: w.vSamples[:0]}
 		for i, s := range vs {
 			var d uint64
 			if i+1 < len(vs) {
@@ -556,11 +561,12 @@ func (w *Writer) fragmentOnce(vLimit, aLimit uint64) (bool, error) {
 			} else {
 				d = w.lastVideoDuration()
 			}
-			pt.Samples = append(pt.Samples, &fmp4.Sample{Duration: uint32(d), IsNonSyncSample: !s.idr, Payload: s.payload})
+			pt.samples = append(pt.samples, fragSample{duration: uint32(d), nonSync: !s.idr, payload: s.payload})
 			w.seg.endV = s.dts + d
 			w.endV = s.dts + d
 		}
-		part.Tracks = append(part.Tracks, pt)
+		w.vSamples = pt.samples
+		tracks = append(tracks, pt)
 		w.lastFlush = vs[len(vs)-1].dts
 	}
 	if len(as) > 0 {
@@ -572,21 +578,21 @@ func (w *Writer) fragmentOnce(vLimit, aLimit uint64) (bool, error) {
 		}
 		as = as[:k]
 		na = k
-		pt := &fmp4.PartTrack{ID: AudioTrackID, BaseTime: as[0].dts}
+		pt := fragTrack{id: AudioTrackID, baseTime: as[0].dts, samples: w.aSamples[:0]}
 		for _, s := range as {
-			pt.Samples = append(pt.Samples, &fmp4.Sample{Duration: s.samples, Payload: s.payload})
+			pt.samples = append(pt.samples, fragSample{duration: s.samples, payload: s.payload})
 		}
-		part.Tracks = append(part.Tracks, pt)
+		w.aSamples = pt.samples
+		tracks = append(tracks, pt)
 		w.seg.endA = as[len(as)-1].dts + uint64(as[len(as)-1].samples)
 		if !w.seg.hasAudio {
 			w.seg.hasAudio, w.seg.startA = true, as[0].dts
 		}
 	}
-	var buf seekablebuffer.Buffer
-	if err := part.Marshal(&buf); err != nil {
-		return false, fmt.Errorf("segment: marshal fragment: %w", err)
-	}
-	b := buf.Bytes()
+	w.frag = appendFragment(w.frag[:0], w.moof, tracks) // its memory is kept for the next fragment
+	clear(w.vSamples)                                   // the payloads are not held until the next one
+	clear(w.aSamples)
+	b := w.frag
 	if _, err := w.seg.f.Write(b); err != nil {
 		return false, fmt.Errorf("segment: write %s: %w", w.seg.path, err)
 	}

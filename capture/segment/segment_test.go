@@ -13,7 +13,7 @@ import (
 
 // feed interleaves video and audio as capture would deliver them, starting
 // audio at offset relative to video.
-func feed(t *testing.T, w *Writer, aus []media.AccessUnit, base time.Duration) {
+func feed(t testing.TB, w *Writer, aus []media.AccessUnit, base time.Duration) {
 	t.Helper()
 	end := aus[len(aus)-1].PTS + 33*time.Millisecond
 	a := time.Duration(0)
@@ -253,4 +253,22 @@ func FuzzValidPrefix(f *testing.F) {
 		}
 		Inspect(b[:n]) // must not panic
 	})
+}
+
+// BenchmarkWriter measures the muxing and writing of 10 s of 30 fps video
+// and 20 ms Opus packets, fsync included, per iteration: the recorder's
+// share of the recording path's CPU (make bench has the whole daemon).
+func BenchmarkWriter(b *testing.B) {
+	aus, vp := mediatest.H264(b, 10, 30, 60)
+	b.ReportAllocs()
+	for b.Loop() {
+		w, err := New(Config{Dir: b.TempDir(), SegmentDuration: 4 * time.Second, Video: vp, AudioChannels: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		feed(b, w, aus, 0)
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
