@@ -409,3 +409,14 @@ func BenchmarkResample44k(b *testing.B) {
 		r.Process(in)
 	}
 }
+
+// BenchmarkMeterMono48k meters one second of mono 48 kHz in 60 ms blocks.
+func BenchmarkMeterMono48k(b *testing.B) {
+	bs := blocks(sine(48000, 1, 48000, 440, 0.5), 2880)
+	m := NewMeter(1, 48000)
+	for b.Loop() {
+		for _, p := range bs {
+			m.Write(p)
+		}
+	}
+}

@@ -53,19 +53,24 @@ func (m *Meter) Write(p media.PCM) {
 	}
 	frames := p.Frames()
 	use := min(p.Channels, m.ch)
-	for f := range frames {
-		row := p.Samples[f*p.Channels : f*p.Channels+use]
-		for c, v := range row {
-			v = clamp1(v)
-			if v < 0 {
-				v = -v
+	for off := 0; off < frames; {
+		// Up to the end of the window, one channel at a time.
+		k := min(frames-off, m.window-m.n)
+		run := p.Samples[off*p.Channels : (off+k)*p.Channels]
+		for c := range use {
+			peak, sum := m.peak[c], m.sumSq[c]
+			for i := c; i < len(run); i += p.Channels {
+				v := clamp1(run[i])
+				if v < 0 {
+					v = -v
+				}
+				peak = max(peak, v)
+				sum += float64(v) * float64(v)
 			}
-			if v > m.peak[c] {
-				m.peak[c] = v
-			}
-			m.sumSq[c] += float64(v) * float64(v)
+			m.peak[c], m.sumSq[c] = peak, sum
 		}
-		m.n++
+		off += k
+		m.n += k
 		if m.n == m.window {
 			m.finish()
 		}

@@ -401,15 +401,14 @@ func (e *Encoder) Flush(emit func(media.AudioPacket)) error {
 	return e.finish(emit)
 }
 
-// post hands the full e.buf to the worker and moves e.buf to the next
-// slot. The packets of one Write are encoded in one go (one wake-up of the
-// worker and one of the writer per block, not per packet); post waits
-// only when the ring is full.
+// post publishes the full e.buf to the worker and moves e.buf to the next
+// slot. The packets of one Write are encoded in one go: finish wakes the
+// worker once for all of them and waits once (one wake-up of each thread
+// per block, not per packet). post waits only when the ring is full.
 func (e *Encoder) post(emit func(media.AudioPacket)) error {
 	e.slotPTS[e.next%workerSlots] = e.pts(e.count)
 	e.next++
 	atomic.StoreUint32(e.posted, e.next)
-	wakeWorker(e.wake)
 	e.count += media.OpusFrameSamples
 	e.n = 0
 	if e.next-e.taken == workerSlots {
@@ -421,11 +420,13 @@ func (e *Encoder) post(emit func(media.AudioPacket)) error {
 	return nil
 }
 
-// finish waits for every posted packet and emits them.
+// finish wakes the worker for the packets posted since the last finish,
+// waits for every one of them and emits them.
 func (e *Encoder) finish(emit func(media.AudioPacket)) error {
 	if e.taken == e.next {
 		return nil
 	}
+	wakeWorker(e.wake)
 	if err := e.wait(e.next); err != nil {
 		return err
 	}

@@ -573,7 +573,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.heartbeat++
 			r.checkDevices()
 			r.checkPending()
-			r.checkDisk()
+			if r.heartbeat%4 == 1 {
+				// Once a second: an hour of recording is a few GB, so a
+				// second is far inside the margin, and each look is a
+				// system call that wakes the Go runtime's monitor.
+				r.checkDisk()
+			}
 			r.applySettings()
 			r.publish()
 		}
