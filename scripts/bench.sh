@@ -7,7 +7,9 @@
 #                              profile: 720p30 H.264 passed through, 48 kHz mono speech to Opus 32 kb/s,
 #                              fMP4 segments + HLS with fsync. Peer: ffmpeg doing the same (-c:v copy,
 #                              libopus, -f hls -hls_segment_type fmp4) on the same input, as fast as it goes.
-#   record_rss_mb              peak RSS (VmHWM) of classcapd over that run; peer: ffmpeg's maxrss.
+#                              Three runs of each, taken in turns; the medians are compared.
+#   record_rss_mb              peak RSS (VmHWM) of classcapd, the highest of its three runs; peer: ffmpeg's
+#                              maxrss (median).
 #   tap_to_first_frame_ms      sim profile, 1280x720 30 fps: median over N record start/stop cycles of the
 #                              daemon's "first picture after N ms" (start received -> first picture taken).
 #   tap_to_first_frame_p90_ms  the 90th percentile of the same.
@@ -145,10 +147,14 @@ ffmpeg -hide_banner -loglevel error -nostdin -y \
 video_kbps=$(awk -v b="$(stat -c %s "$video")" -v s="$record_seconds" 'BEGIN { printf "%.0f", b * 8 / s / 1000 }')
 log "input video ${video_kbps} kb/s"
 
-# --- ours: classcapd, replay profile, recording record_seconds in real time.
-box="$work/replay"
-sock="$box/classcapd.sock"
-cat >"$work/replay.toml" <<EOF
+# --- ours and the peer, three runs each, taken in turns so that a change in
+# how busy the machine is falls on both; the medians are compared.
+# ours: classcapd, replay profile, recording record_seconds in real time.
+record_ours() {
+	local run=$1
+	local box="$work/replay$run"
+	local sock="$box/classcapd.sock"
+	cat >"$work/replay$run.toml" <<EOF
 [device]
 id = "bench-replay"
 data_dir = "$box"
@@ -166,54 +172,67 @@ complexity = 10
 segment_seconds = 4
 min_free_mb = 100
 EOF
-log "classcapd (replay): recording ${record_seconds} s"
-start_daemon "$work/replay.toml" replay "$sock"
-# For the log only: what the daemon spends idle (camera and microphones
-# running, nothing recorded) over 5 s.
-idle0=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
-sleep 5
-cpu0=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
-log "classcapd idle: $(div "$(awk -v a="$idle0" -v b="$cpu0" 'BEGIN { print b - a }')" 5 "%.4f") CPU s per s"
-started=$(bin/classcapctl -socket "$sock" record start) || die "record start (replay)"
-lesson_id=$(sed -n 's/^recording lesson \([^ ]*\) .*/\1/p' <<<"$started")
-[[ -n $lesson_id ]] || die "record start answered \"$started\": no lesson id"
-"$bt" hold -socket "$sock" -pid "$daemon_pid" -for "${record_seconds}s" || die "recording did not last ${record_seconds} s"
-bin/classcapctl -socket "$sock" record stop >/dev/null || die "record stop (replay)"
-cpu1=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
-ours_rss=$("$bt" hwm "$daemon_pid") || die "read classcapd's peak RSS"
-stop_daemon
-ours_media=$("$bt" lesson "$box/lessons/$lesson_id/lesson.json") || die "read lesson $lesson_id"
-probed=$(probe_hls "$box/lessons/$lesson_id")
-log "lesson $lesson_id: ${ours_media} s in lesson.json, ${probed} s by ffprobe; CPU ${cpu0} s -> ${cpu1} s"
-ours_cpu=$(div "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" "$ours_media" "%.4f") ||
-	die "lesson $lesson_id has no media duration"
-daemon_log=""
+	start_daemon "$work/replay$run.toml" "replay$run" "$sock"
+	# For the log only: what the daemon spends idle (camera and microphones
+	# running, nothing recorded) over 5 s.
+	local idle0 cpu0 cpu1 rss started lesson_id media probed per_s
+	idle0=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
+	sleep 5
+	cpu0=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
+	log "classcapd run $run idle: $(div "$(awk -v a="$idle0" -v b="$cpu0" 'BEGIN { print b - a }')" 5 "%.4f") CPU s per s"
+	started=$(bin/classcapctl -socket "$sock" record start) || die "record start (replay)"
+	lesson_id=$(sed -n 's/^recording lesson \([^ ]*\) .*/\1/p' <<<"$started")
+	[[ -n $lesson_id ]] || die "record start answered \"$started\": no lesson id"
+	"$bt" hold -socket "$sock" -pid "$daemon_pid" -for "${record_seconds}s" || die "recording did not last ${record_seconds} s"
+	bin/classcapctl -socket "$sock" record stop >/dev/null || die "record stop (replay)"
+	cpu1=$("$bt" cpu "$daemon_pid") || die "read classcapd's CPU time"
+	rss=$("$bt" hwm "$daemon_pid") || die "read classcapd's peak RSS"
+	stop_daemon
+	media=$("$bt" lesson "$box/lessons/$lesson_id/lesson.json") || die "read lesson $lesson_id"
+	probed=$(probe_hls "$box/lessons/$lesson_id")
+	log "classcapd run $run: lesson $lesson_id: ${media} s in lesson.json, ${probed} s by ffprobe; CPU ${cpu0} s -> ${cpu1} s, peak RSS ${rss} MB"
+	per_s=$(div "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" "$media" "%.4f") ||
+		die "lesson $lesson_id has no media duration"
+	ours_cpus+=("$per_s")
+	ours_rsss+=("$rss")
+	daemon_log=""
+}
 
-# --- peer: ffmpeg on the same input; median of 3 runs.
-log "ffmpeg (peer): 3 runs"
-peer_cpus=()
-peer_rsss=()
-for i in 1 2 3; do
-	out="$work/peer$i"
+# peer: ffmpeg on the same input, as fast as it goes.
+record_peer() {
+	local run=$1
+	local out="$work/peer$run" cpu rss peer_media per_s
 	mkdir -p "$out"
-	"$bt" rusage -o "$work/peer$i.rusage" -- ffmpeg -hide_banner -loglevel error -nostdin -y \
+	"$bt" rusage -o "$work/peer$run.rusage" -- ffmpeg -hide_banner -loglevel error -nostdin -y \
 		-f h264 -framerate 30 -i "$video" -i "$audio" -map 0:v -map 1:a \
 		-c:v copy -bsf:v setts=ts=N:time_base=1/30 \
 		-c:a libopus -b:a 32k -compression_level 10 -application voip -ac 1 \
 		-f hls -hls_segment_type fmp4 -hls_time 4 -hls_playlist_type vod \
 		-hls_fmp4_init_filename init.mp4 -hls_segment_filename "$out/seg_%05d.m4s" "$out/index.m3u8" ||
-		die "ffmpeg (peer) run $i"
+		die "ffmpeg (peer) run $run"
 	peer_media=$(probe_hls "$out")
-	read -r cpu rss <"$work/peer$i.rusage"
+	read -r cpu rss <"$work/peer$run.rusage"
 	per_s=$(div "$cpu" "$peer_media" "%.4f") || die "peer output has no duration"
 	peer_cpus+=("$per_s")
 	peer_rsss+=("$rss")
-	log "ffmpeg run $i: ${cpu} s CPU for ${peer_media} s of media, peak RSS ${rss} MB"
+	log "ffmpeg run $run: ${cpu} s CPU for ${peer_media} s of media, peak RSS ${rss} MB"
+}
+
+ours_cpus=()
+ours_rsss=()
+peer_cpus=()
+peer_rsss=()
+for run in 1 2 3; do
+	log "run $run of 3: classcapd recording ${record_seconds} s, then ffmpeg"
+	record_ours "$run"
+	record_peer "$run"
 done
-peer_cpu=$(printf '%s\n' "${peer_cpus[@]}" | "$bt" quantile -p 0.5)
-peer_rss=$(printf '%s\n' "${peer_rsss[@]}" | "$bt" quantile -p 0.5)
-peer_cpu=$(printf '%.4f' "$peer_cpu")
-peer_rss=$(printf '%.1f' "$peer_rss")
+median() { printf '%s\n' "$@" | "$bt" quantile -p 0.5; }
+ours_cpu=$(printf '%.4f' "$(median "${ours_cpus[@]}")")
+ours_rss=$(printf '%.1f' "$(printf '%s\n' "${ours_rsss[@]}" | sort -g | tail -n 1)") # the highest peak
+peer_cpu=$(printf '%.4f' "$(median "${peer_cpus[@]}")")
+peer_rss=$(printf '%.1f' "$(median "${peer_rsss[@]}")")
+log "CPU s per media s, run by run: classcapd ${ours_cpus[*]}; ffmpeg ${peer_cpus[*]}"
 
 "$bt" line -name record_cpu_per_media_s -ours "$ours_cpu" -peer "$peer_cpu" -unit cpu_s_per_media_s
 "$bt" line -name record_rss_mb -ours "$ours_rss" -peer "$peer_rss" -unit MB

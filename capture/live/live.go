@@ -150,6 +150,8 @@ type Manager struct {
 
 	keyMu   sync.Mutex
 	lastKey time.Time // last forced keyframe
+
+	viewAdded chan struct{} // Run looks at the policy only while there are views
 }
 
 // New returns a manager; Run enforces the policy while it runs.
@@ -193,7 +195,8 @@ func New(cfg Config, deps Deps) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, deps: deps, log: deps.Log, api: api, views: map[string]*view{}}, nil
+	return &Manager{cfg: cfg, deps: deps, log: deps.Log, api: api, views: map[string]*view{},
+		viewAdded: make(chan struct{}, 1)}, nil
 }
 
 // newAPI builds the pion API: H.264 and Opus, NACK answers and RTCP
@@ -287,6 +290,10 @@ func (m *Manager) Offer(ctx context.Context, req OfferRequest) (string, error) {
 	v := newView(m, req)
 	m.views[req.Session] = v
 	m.mu.Unlock()
+	select {
+	case m.viewAdded <- struct{}{}:
+	default: // Run has one waiting already
+	}
 
 	answer, err := v.negotiate(ctx)
 	if err != nil {
@@ -406,10 +413,27 @@ func (m *Manager) keyframe() bool {
 // "recording", a new lesson after a veto is fine) until ctx ends, then ends
 // every view.
 func (m *Manager) Run(ctx context.Context) error {
-	t := time.NewTicker(250 * time.Millisecond)
+	// The ticker runs only while somebody watches: an idle box has no
+	// timer waking it four times a second for nothing.
+	const every = 250 * time.Millisecond
+	t := time.NewTicker(every)
+	t.Stop()
 	defer t.Stop()
+	ticking := false
 	for {
+		m.mu.Lock()
+		watched := len(m.views) > 0
+		m.mu.Unlock()
+		if watched != ticking {
+			if ticking = watched; ticking {
+				t.Reset(every)
+			} else {
+				t.Stop()
+			}
+		}
 		select {
+		case <-m.viewAdded:
+			continue
 		case <-ctx.Done():
 			m.mu.Lock()
 			m.closed = true
