@@ -66,8 +66,12 @@ func (d *daemon) recording() bool {
 // every newly applied set to the components.
 func (d *daemon) configLoop(ctx context.Context) error {
 	log := d.log.With("component", "config")
-	t := time.NewTicker(time.Second) // a lesson ended without a notice (offline box)
+	// While a set waits for the lesson to end, look once a second too: a
+	// lesson can end without a notice (offline box, remote start cancelled).
+	// Otherwise no timer wakes the daemon for it.
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	ticking := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,6 +87,13 @@ func (d *daemon) configLoop(ctx context.Context) error {
 		if v := d.desired.Status().Applied; v != d.inForce {
 			d.applyConfig(ctx, d.desired.Current())
 			d.inForce = v
+		}
+		if pending := d.desired.Status().Pending != 0; pending != ticking {
+			if ticking = pending; ticking {
+				t.Reset(time.Second)
+			} else {
+				t.Stop()
+			}
 		}
 	}
 }
