@@ -662,27 +662,13 @@ func TestLastWillSetsOffline(t *testing.T) {
 	m := brokertest.Start(t)
 	fb := newFakeBox()
 	l := newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), fb)
-	var mu sync.Mutex
-	var conns []*cutConn
-	l.openConn = func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-		c, err := net.Dial("tcp", uri.Host)
-		if err != nil {
-			return nil, err
-		}
-		cc := &cutConn{Conn: c}
-		mu.Lock()
-		conns = append(conns, cc)
-		mu.Unlock()
-		return cc, nil
-	}
+	cut := cuttable(l, func(c net.Conn) net.Conn { return c })
 	b := runLink(t, l)
 	b.waitConnected()
 	h := newHub(t, m.URL())
 	waitFor(t, "a retained state", func() bool { s, ok := h.lastState(); return ok && s.Online })
 	before := h.stateCount()
-	mu.Lock()
-	conns[len(conns)-1].cut() // the network drops: no DISCONNECT reaches the broker
-	mu.Unlock()
+	cut() // the network drops: no DISCONNECT reaches the broker
 	waitFor(t, "the will and a new online state", func() bool {
 		sts := h.statesSince(before)
 		for i, s := range sts {
@@ -821,24 +807,9 @@ func TestUnacknowledgedEventStaysInTheOutboxAcrossReconnects(t *testing.T) {
 	l := newLink(t, m.URL(), filepath.Join(t.TempDir(), "uplink.db"), newFakeBox())
 	var dropAcks atomic.Bool
 	var dropped atomic.Int64
-	var mu sync.Mutex
-	var conns []*cutConn
-	l.openConn = func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-		c, err := net.Dial("tcp", uri.Host)
-		if err != nil {
-			return nil, err
-		}
-		cc := &cutConn{Conn: &ackDropConn{Conn: c, r: bufio.NewReader(c), drop: &dropAcks, dropped: &dropped}}
-		mu.Lock()
-		conns = append(conns, cc)
-		mu.Unlock()
-		return cc, nil
-	}
-	cut := func() {
-		mu.Lock()
-		conns[len(conns)-1].cut()
-		mu.Unlock()
-	}
+	cut := cuttable(l, func(c net.Conn) net.Conn {
+		return &ackDropConn{Conn: c, r: bufio.NewReader(c), drop: &dropAcks, dropped: &dropped}
+	})
 	b := runLink(t, l)
 	b.waitConnected()
 	// Only the state was published so far; from now on the broker's
@@ -868,6 +839,30 @@ func TestUnacknowledgedEventStaysInTheOutboxAcrossReconnects(t *testing.T) {
 	waitFor(t, "an empty outbox", func() bool { return l.Status().Outbox == 0 })
 	if evs := h.events(); len(evs) != 1 || evs[0].Seq != 1 {
 		t.Fatalf("events at the hub: %+v", evs)
+	}
+}
+
+// cuttable makes l connect through wrap(conn) and returns a function that
+// drops its newest connection as a failing network would: no DISCONNECT
+// reaches the broker.
+func cuttable(l *Link, wrap func(net.Conn) net.Conn) (cut func()) {
+	var mu sync.Mutex
+	var conns []*cutConn
+	l.openConn = func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+		c, err := net.Dial("tcp", uri.Host)
+		if err != nil {
+			return nil, err
+		}
+		cc := &cutConn{Conn: wrap(c)}
+		mu.Lock()
+		conns = append(conns, cc)
+		mu.Unlock()
+		return cc, nil
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		conns[len(conns)-1].cut()
 	}
 }
 
