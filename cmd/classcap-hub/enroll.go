@@ -68,6 +68,19 @@ func openEnrollment(cfg *config.Hub, onEnrolled func(registrar.Device) error, lo
 	return &enrollment{ca: authority, claims: claims, reg: reg, configs: configs}, nil
 }
 
+// openConfigs returns the store of desired configurations: enrollment's,
+// or on a hub without enrollment the same file opened for it alone (the
+// config verbs write there either way).
+func openConfigs(cfg *config.Hub, en *enrollment) (*groupconfig.Store, error) {
+	if en != nil {
+		return en.configs, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(enrollDBPath(cfg)), 0o700); err != nil {
+		return nil, fmt.Errorf("configurations: %w", err)
+	}
+	return groupconfig.New(&registrar.File{Path: enrollDBPath(cfg)})
+}
+
 // enrollURL is the enrollment endpoint boxes are told in claim files.
 func enrollURL(cfg *config.Hub) string {
 	e := cfg.Enroll
@@ -164,10 +177,12 @@ func brokerTLS(cfg *config.Hub, en *enrollment, b *broker.Broker, log *slog.Logg
 // the verb, in another process) and newly enrolled boxes.
 var configPoll = 5 * time.Second
 
-// configPusher publishes each enrolled box's desired configuration,
-// retained, when its version is above the one last published (so at start
-// every box's configuration is published once again).
-func configPusher(en *enrollment, fl *fleet.Fleet, log *slog.Logger) component {
+// configPusher publishes each box's desired configuration, retained, when
+// its version is above the one last published (so at start every box's
+// configuration is published once again): enrolled boxes get their group's
+// settings under their own, boxes added with a password (no group) their
+// own. en is nil on a hub without enrollment.
+func configPusher(en *enrollment, configs *groupconfig.Store, reg *registry.Registry, fl *fleet.Fleet, log *slog.Logger) component {
 	return component{"config", func(ctx context.Context) error {
 		sent := map[string]int64{}
 		t := time.NewTicker(configPoll)
@@ -178,32 +193,25 @@ func configPusher(en *enrollment, fl *fleet.Fleet, log *slog.Logger) component {
 				return nil
 			case <-fl.Connected():
 			}
-			devices, err := en.reg.List()
-			if err != nil {
-				log.Warn("list devices for configuration", "err", err)
-			}
-			for _, d := range devices {
-				if d.Revoked {
-					continue
-				}
-				c, ok, err := en.configs.Effective(d.ID, d.Group)
+			for _, d := range configTargets(en, reg, log) {
+				c, ok, err := configs.Effective(d.id, d.group)
 				if err != nil {
-					log.Warn("configuration", "device", d.ID, "err", err)
+					log.Warn("configuration", "device", d.id, "err", err)
 					continue
 				}
-				if !ok || c.Version <= sent[d.ID] {
+				if !ok || c.Version <= sent[d.id] {
 					continue
 				}
 				payload, err := json.Marshal(c)
 				if err != nil {
 					continue
 				}
-				if err := fl.PublishConfig(ctx, d.ID, payload); err != nil {
-					log.Warn("publish configuration", "device", d.ID, "err", err)
+				if err := fl.PublishConfig(ctx, d.id, payload); err != nil {
+					log.Warn("publish configuration", "device", d.id, "err", err)
 					continue
 				}
-				sent[d.ID] = c.Version
-				log.Info("configuration published", "device", d.ID, "version", c.Version)
+				sent[d.id] = c.Version
+				log.Info("configuration published", "device", d.id, "version", c.Version)
 			}
 			select {
 			case <-ctx.Done():
@@ -212,6 +220,38 @@ func configPusher(en *enrollment, fl *fleet.Fleet, log *slog.Logger) component {
 			}
 		}
 	}}
+}
+
+// configTarget is a box the hub keeps a configuration for.
+type configTarget struct{ id, group string }
+
+// configTargets lists the enrolled boxes that are not revoked, with their
+// groups, and the boxes of the registry that never enrolled, without one.
+func configTargets(en *enrollment, reg *registry.Registry, log *slog.Logger) []configTarget {
+	var out []configTarget
+	enrolled := map[string]bool{}
+	if en != nil {
+		list, err := en.reg.List()
+		if err != nil {
+			log.Warn("list enrolled devices for configuration", "err", err)
+		}
+		for _, d := range list {
+			enrolled[d.ID] = true // a revoked box gets nothing, not even as a password box
+			if !d.Revoked {
+				out = append(out, configTarget{d.ID, d.Group})
+			}
+		}
+	}
+	devices, err := reg.Devices()
+	if err != nil {
+		log.Warn("list devices for configuration", "err", err)
+	}
+	for _, d := range devices {
+		if !enrolled[d.ID] {
+			out = append(out, configTarget{d.ID, ""})
+		}
+	}
+	return out
 }
 
 // registerEnrolled adds a newly enrolled box to the hub's registry, so it

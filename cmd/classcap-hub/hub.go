@@ -110,10 +110,13 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	fl := fleet.New(fleet.Config{Broker: brokerURL, Username: acl.HubUser, Password: hubPassword},
 		reg, log.With("component", "fleet"))
 	comps = append(comps, component{"fleet", fl.Run})
-	// Desired configurations to enrolled boxes, retained on their config topics.
-	if en != nil {
-		comps = append(comps, configPusher(en, fl, log.With("component", "config")))
+	// Desired configurations, retained on the boxes' config topics (the
+	// store lives beside enrollment's, where the config verbs write it).
+	configs, err := openConfigs(cfg, en)
+	if err != nil {
+		return err
 	}
+	comps = append(comps, configPusher(en, configs, reg, fl, log.With("component", "config")))
 	// The HTTP API, on TCP for people and on the local socket for the CLI verbs.
 	a := api.New(reg, fl, log.With("component", "api"))
 	httpLn, err := net.Listen("tcp", cfg.Hub.HTTPListen)

@@ -432,3 +432,46 @@ password_file = "`+hubPw+`"
 		t.Fatalf("the box got %+v", cmd)
 	}
 }
+
+// A box added with a password (no enrollment, no group) gets the settings
+// IT gives it by its id, pushed retained on its config topic, like an
+// enrolled box; on a hub that has no enrollment at all.
+func TestConfigReachesABoxAddedWithAPassword(t *testing.T) {
+	old := configPoll
+	configPoll = 50 * time.Millisecond
+	t.Cleanup(func() { configPoll = old })
+	h := startHub(t)
+	pw := h.verb(t, "device", "add", "room-7")
+	good := filepath.Join(t.TempDir(), "room-7.toml")
+	if err := os.WriteFile(good, []byte("[video]\nbitrate_kbps = 1800\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := h.verb(t, "config", "set", "-device", "room-7", good)
+
+	configs := make(chan []byte, 4)
+	opts := paho.NewClientOptions().AddBroker(h.broker).SetClientID("room-7").SetUsername("room-7").SetPassword(pw).
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetProtocolVersion(4)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect as room-7: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	if tok := c.Subscribe(wire.ConfigTopic("room-7"), 1, func(_ paho.Client, m paho.Message) {
+		configs <- m.Payload()
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe config: %v", tok.Error())
+	}
+	var payload []byte
+	select {
+	case payload = <-configs:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the box received no configuration (config set said %q)", out)
+	}
+	var got wire.Config
+	if err := json.Unmarshal(payload, &got); err != nil {
+		t.Fatalf("configuration %s: %v", payload, err)
+	}
+	if !strings.Contains(out, fmt.Sprintf("version %d", got.Version)) || !strings.Contains(string(got.Settings), `"bitrate_kbps":1800`) {
+		t.Errorf("pushed %s; config set said %q", payload, out)
+	}
+}
