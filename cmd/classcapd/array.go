@@ -73,16 +73,17 @@ func arrayStatus(p *pipeline.Pipeline, sec config.ArraySection) *control.Array {
 }
 
 // rawAudio is the path of the microphones' own channels to the recorder
-// when keep is set (nil, nil otherwise): the capture side copies each block
-// into a bounded queue and never waits; a block that finds the queue full
-// (the recorder is behind) is dropped and counted.
-func rawAudio(keep bool, log *slog.Logger) (<-chan media.PCM, func(media.PCM)) {
-	if !keep {
-		return nil, nil
-	}
+// while keep says so ([audio] keep_raw, which the hub may change between
+// lessons): the capture side copies each block into a bounded queue and
+// never waits; a block that finds the queue full (the recorder is behind)
+// is dropped and counted.
+func rawAudio(keep func() bool, log *slog.Logger) (<-chan media.PCM, func(media.PCM)) {
 	ch := make(chan media.PCM, 512)
 	var dropped atomic.Int64
 	return ch, func(p media.PCM) {
+		if !keep() {
+			return
+		}
 		c := p
 		c.Samples = append([]float32(nil), p.Samples...)
 		select {

@@ -119,8 +119,9 @@ func TestHubConfigurationEndToEnd(t *testing.T) {
 	}
 
 	// Version v2 while recording: it changes the video and audio
-	// bitrates, so it waits for the lesson to end.
-	v2 := set("[recording]\nvisibility = \"coaching\"\n[video]\nbitrate_kbps = 1200\n[audio]\nbitrate_kbps = 48\n")
+	// bitrates and keeps the microphones' raw audio, so it waits for the
+	// lesson to end.
+	v2 := set("[recording]\nvisibility = \"coaching\"\n[video]\nbitrate_kbps = 1200\n[audio]\nbitrate_kbps = 48\nkeep_raw = true\n")
 	b.waitFor(fmt.Sprintf("version %d pending at the hub", v2), 60*time.Second, func() bool {
 		c := hubConfig()
 		return c != nil && c.Pending == v2 && c.Applied == v1
@@ -153,6 +154,19 @@ func TestHubConfigurationEndToEnd(t *testing.T) {
 	stop()
 	if m := b.meta(l2); m.Audio.BitrateBps != 48000 || m.Audio.Channels != 1 {
 		t.Errorf("lesson %s under version %d: audio %+v, want 48000 bit/s", l2, v2, m.Audio)
+	}
+	// keep_raw took effect without a restart: raw audio beside the lesson
+	// recorded under v2, none beside the one before.
+	if m := b.meta(l1); len(m.Raw) != 0 {
+		t.Errorf("lesson %s recorded before version %d has raw audio: %+v", l1, v2, m.Raw)
+	}
+	if m := b.meta(l2); len(m.Raw) == 0 {
+		t.Errorf("lesson %s under version %d (keep_raw) has no raw audio", l2, v2)
+	} else if _, err := os.Stat(filepath.Join(b.lessonDir(l2), m.Raw[0].Name)); err != nil {
+		t.Errorf("lesson %s: raw audio %s: %v", l2, m.Raw[0].Name, err)
+	}
+	if strings.Contains(b.logText(), "audio.keep_raw") {
+		t.Errorf("the daemon still says audio.keep_raw waits for a restart")
 	}
 	if _, err := exec.LookPath("ffmpeg"); err == nil {
 		mediatest.DecodeClean(t, filepath.Join(b.lessonDir(l2), "index.m3u8"))

@@ -164,7 +164,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	}
 	d.audio.Store(&cfg.Audio)
 	// microphones as captured -> recorder -> seg_NNNNNN.raw.wav ([audio] keep_raw)
-	raw, rawSink := rawAudio(cfg.Audio.KeepRaw, log.With("component", "raw-audio"))
+	raw, rawSink := rawAudio(func() bool { return d.audio.Load().KeepRaw }, log.With("component", "raw-audio"))
 	d.pipeline = pipeline.New(pipeline.Config{
 		AudioChannels: cfg.Audio.Channels, AudioBitrateBps: cfg.Audio.BitrateKbps * 1000, AudioComplexity: cfg.Audio.Complexity,
 		Array: arrayCfg, Raw: rawSink,

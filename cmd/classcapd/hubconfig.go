@@ -27,10 +27,11 @@ import (
 //   - the audio half of the pipeline: Opus channels, bitrate, complexity and
 //     the array chain, restarted at once (the set waited for the lesson to
 //     end), and the recorder's audio parameters with them;
-//   - video.encoder (hardware or software, chosen by probing) and
-//     audio.keep_raw (the raw writer): set up when the daemon starts, so
-//     these take effect at its next start (the applied set is kept and laid
-//     over the file then).
+//   - audio.keep_raw: from the next lesson (the set waited for the lesson
+//     to end);
+//   - video.encoder (hardware or software, chosen by probing): set up when
+//     the daemon starts, so it takes effect at its next start (the applied
+//     set is kept and laid over the file then).
 
 // encoderSlot holds the encoder of the running raw camera (nil for a
 // camera that encodes by itself).
@@ -107,14 +108,16 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 		d.uploader.SetPolicy(p)
 	}
 	if a := d.audio.Load(); !reflect.DeepEqual(c.Audio, *a) {
+		was, now := *a, c.Audio
+		was.KeepRaw = now.KeepRaw // the raw audio alone needs no restart
 		if arr, err := arrayConfig(c); err != nil {
 			log.Error("audio.array", "err", err) // validated: cannot happen
 		} else {
-			d.pipeline.SetAudio(pipeline.AudioSettings{Channels: c.Audio.Channels, BitrateBps: c.Audio.BitrateKbps * 1000,
-				Complexity: c.Audio.Complexity, Array: arr})
-			na := c.Audio
-			na.KeepRaw = d.cfg.Audio.KeepRaw // the raw writer is set up at start
-			d.audio.Store(&na)
+			if !reflect.DeepEqual(was, now) {
+				d.pipeline.SetAudio(pipeline.AudioSettings{Channels: c.Audio.Channels, BitrateBps: c.Audio.BitrateKbps * 1000,
+					Complexity: c.Audio.Complexity, Array: arr})
+			}
+			d.audio.Store(&now) // keep_raw: the raw sink looks at it for every block
 		}
 	}
 	if err := d.recorder.Reconfigure(ctx, recorderSettings(c, d.audio.Load())); err != nil && ctx.Err() == nil {
@@ -126,9 +129,6 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 	var later []string
 	if c.Video.Encoder != d.cfg.Video.Encoder {
 		later = append(later, "video.encoder")
-	}
-	if c.Audio.KeepRaw != d.cfg.Audio.KeepRaw {
-		later = append(later, "audio.keep_raw")
 	}
 	if len(later) > 0 {
 		log.Warn("settings that take effect when classcapd starts again", "settings", fmt.Sprint(later))
