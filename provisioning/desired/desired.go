@@ -11,8 +11,10 @@
 // always names what the box runs with. What the box did is its
 // wire.ConfigStatus, reported in its state.
 //
-// Files in the data directory: hub-config.json (the applied set) and
-// hub-config.pending.json (accepted while recording). A set that fails
+// Files in the data directory: hub-config.json (the applied set),
+// hub-config.pending.json (accepted while recording) and
+// hub-config.rejected.json (the last set refused, and why: after a restart
+// the box still reports it, and the retained message is not judged again). A set that fails
 // against the file at start (the file changed since) is ignored, and the box
 // runs on its file alone, which is valid (it was checked at start).
 package desired
@@ -35,9 +37,17 @@ import (
 
 // File names in the data directory.
 const (
-	AppliedFile = "hub-config.json"
-	PendingFile = "hub-config.pending.json"
+	AppliedFile  = "hub-config.json"
+	PendingFile  = "hub-config.pending.json"
+	RejectedFile = "hub-config.rejected.json"
 )
+
+// rejected is what RejectedFile holds.
+type rejected struct {
+	Version int64  `json:"version"`
+	Field   string `json:"field,omitempty"`
+	Error   string `json:"error"`
+}
 
 // Result says what Offer did with a desired configuration.
 type Result int
@@ -84,6 +94,11 @@ func Open(dir string, base *config.Box, log *slog.Logger) (*Store, error) {
 			s.current, s.status.Applied = b, a.Version
 		}
 	}
+	if r, err := readRejected(filepath.Join(dir, RejectedFile)); err != nil {
+		log.Warn("the record of the last refused hub configuration is unreadable; ignoring it", "err", err)
+	} else if r != nil && r.Version > s.status.Applied {
+		s.status.Rejected, s.status.Field, s.status.Error = r.Version, r.Field, r.Error
+	}
 	p, err := read(filepath.Join(dir, PendingFile))
 	if err != nil {
 		return nil, err
@@ -96,6 +111,21 @@ func Open(dir string, base *config.Box, log *slog.Logger) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+func readRejected(path string) (*rejected, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var r rejected
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
 }
 
 func read(path string) (*stored, error) {
@@ -174,6 +204,10 @@ func (s *Store) Offer(payload []byte, recording bool) (Result, error) {
 		}
 		s.log.Warn("hub configuration refused; keeping the last good one", "version", c.Version,
 			"field", s.status.Field, "err", s.status.Error, "running", s.status.Applied)
+		r, _ := json.Marshal(rejected{Version: c.Version, Field: s.status.Field, Error: s.status.Error})
+		if err := durable.WriteFile(filepath.Join(s.dir, RejectedFile), r, 0o600); err != nil {
+			s.log.Warn("record the refused hub configuration", "err", err) // reported until a restart all the same
+		}
 		return Rejected, nil
 	}
 	st := stored{Version: c.Version, Settings: c.Settings}
@@ -223,6 +257,9 @@ func (s *Store) apply(st stored, b *config.Box) error {
 	s.status.Applied, s.status.Pending = st.Version, 0
 	if s.status.Rejected < st.Version {
 		s.status.Rejected, s.status.Field, s.status.Error = 0, "", ""
+		if err := os.Remove(filepath.Join(s.dir, RejectedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove the record of a refused hub configuration", "err", err)
+		}
 	}
 	s.log.Info("hub configuration applied", "version", st.Version)
 	return nil

@@ -68,6 +68,14 @@ func TestApplyRejectKeepLastGood(t *testing.T) {
 	if s2.Current().Video.BitrateKbps != 1800 || s2.Status().Applied != 1 {
 		t.Errorf("after restart: %d %+v", s2.Current().Video.BitrateKbps, s2.Status())
 	}
+	// So does the refusal: reported at once, and the retained bad
+	// version, delivered again, is not judged again.
+	if st := s2.Status(); st.Rejected != 2 || st.Field != "video.bitrate_kbps" || st.Error == "" {
+		t.Errorf("refusal after restart: %+v", st)
+	}
+	if r, _ := s2.Offer(msg(2, `{"video":{"bitrate_kbps":5}}`), false); r != Ignored {
+		t.Errorf("the refused version again after a restart: %v", r)
+	}
 	// The next good version clears the refusal.
 	if r, _ := s2.Offer(msg(3, `{"recording":{"visibility":"coaching"}}`), false); r != Applied {
 		t.Fatalf("version 3: %v", r)
@@ -77,6 +85,16 @@ func TestApplyRejectKeepLastGood(t *testing.T) {
 	}
 	if c := s2.Current(); c.Recording.Visibility != "coaching" || c.Video.BitrateKbps != 2500 {
 		t.Errorf("version 3 replaces version 1's settings: %+v %+v", c.Recording, c.Video)
+	}
+	s3, err := Open(dir, base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s3.Status(); st.Applied != 3 || st.Rejected != 0 || st.Error != "" {
+		t.Errorf("after version 3 and a restart: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RejectedFile)); !os.IsNotExist(err) {
+		t.Errorf("%s kept after a newer version applied: %v", RejectedFile, err)
 	}
 }
 
