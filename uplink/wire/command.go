@@ -17,7 +17,7 @@ const (
 )
 
 // CommandTypes lists every command type.
-var CommandTypes = []string{TypeRecordStart, TypeRecordStop, TypeStateGet, TypeIdentify, TypeLiveOffer, TypeLiveStop}
+var CommandTypes = []string{TypeRecordStart, TypeRecordStop, TypeStateGet, TypeIdentify, TypeLiveOffer, TypeLiveCandidates, TypeLiveStop}
 
 // Visibilities a lesson can be given (who may watch it).
 const (
@@ -221,7 +221,7 @@ type StateGetArgs struct{}
 
 // DecodedArgs checks the command's type and arguments and returns the
 // arguments as one of RecordStartArgs, RecordStopArgs, StateGetArgs,
-// IdentifyArgs, LiveOfferArgs or LiveStopArgs. Unknown fields in args are refused, so a misspelt argument
+// IdentifyArgs, LiveOfferArgs, LiveCandidatesArgs or LiveStopArgs. Unknown fields in args are refused, so a misspelt argument
 // is not silently ignored. Errors wrap ErrUnknownType or ErrBadArgs.
 func (c Command) DecodedArgs() (any, error) {
 	switch c.Type {
@@ -275,6 +275,15 @@ func (c Command) DecodedArgs() (any, error) {
 			return nil, c.badArgs(err)
 		}
 		return a, nil
+	case TypeLiveCandidates:
+		var a LiveCandidatesArgs
+		if err := c.decodeArgs(&a); err != nil {
+			return nil, err
+		}
+		if err := a.validate(); err != nil {
+			return nil, c.badArgs(err)
+		}
+		return a, nil
 	case TypeLiveStop:
 		var a LiveStopArgs
 		if err := c.decodeArgs(&a); err != nil {
@@ -288,7 +297,7 @@ func (c Command) DecodedArgs() (any, error) {
 		}
 		return a, nil
 	}
-	return nil, fmt.Errorf("command %s: %w %q (known: record.start, record.stop, state.get, identify, live.offer, live.stop)", c.ID, ErrUnknownType, c.Type)
+	return nil, fmt.Errorf("command %s: %w %q (known: record.start, record.stop, state.get, identify, live.offer, live.candidates, live.stop)", c.ID, ErrUnknownType, c.Type)
 }
 
 func (c Command) badArgs(err error) error {

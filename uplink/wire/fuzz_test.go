@@ -29,6 +29,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte(`{"v":1,"id":"c2","type":"identify","ttl_ms":1000,"args":{"seconds":5}}`))
 	f.Add([]byte(`{"v":1,"id":"c3","type":"state.get","ttl_ms":1}`))
 	f.Add([]byte(`{"v":1,"id":"c5","type":"live.offer","ttl_ms":20000,"args":{"session":"4f1c","viewer":"coach:alice","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"}}`))
+	f.Add([]byte(`{"v":1,"id":"c7","type":"live.candidates","ttl_ms":20000,"args":{"session":"4f1c","candidates":[{"candidate":"candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host","mid":"0","mline_index":0}],"end":true}}`))
 	f.Add([]byte(`{"v":1,"id":"c6","type":"live.stop","ttl_ms":20000,"args":{"session":"4f1c","by":"coach:alice"}}`))
 	f.Add([]byte(`{"v":2,"id":"c4"}`))
 	f.Add([]byte(`{"id":null}`))

@@ -1,16 +1,20 @@
 package wire
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
 
 // Live view commands (see docs/protocol.md, "Live view"): the hub relays a
 // WHEP viewer's SDP offer as live.offer and the box answers with its SDP
-// answer, ICE gathered completely (no trickle); live.stop ends a view.
+// answer, its own ICE candidates gathered completely; live.candidates
+// hands the box the candidates the viewer trickles afterwards (WHEP PATCH);
+// live.stop ends a view.
 const (
-	TypeLiveOffer = "live.offer" // args LiveOfferArgs; result LiveOfferResult
-	TypeLiveStop  = "live.stop"  // args LiveStopArgs; result LiveStopResult
+	TypeLiveOffer      = "live.offer"      // args LiveOfferArgs; result LiveOfferResult
+	TypeLiveCandidates = "live.candidates" // args LiveCandidatesArgs; result LiveCandidatesResult
+	TypeLiveStop       = "live.stop"       // args LiveStopArgs; result LiveStopResult
 )
 
 // MaxSDP is the longest SDP a live command or reply carries.
@@ -53,7 +57,8 @@ const (
 	// CodeLiveOff: the box's live.allow setting refuses live view now
 	// ("off", or "recording" while nothing records).
 	CodeLiveOff = "live_off"
-	// CodeUnknownSession: live.stop names no view on the box.
+	// CodeUnknownSession: live.stop or live.candidates names no view on
+	// the box.
 	CodeUnknownSession = "unknown_session"
 )
 
@@ -75,6 +80,9 @@ type LiveViewer struct {
 	Video   uint64  `json:"video"`   // access units sent
 	Audio   uint64  `json:"audio"`   // Opus packets sent
 	Dropped uint64  `json:"dropped"` // units and packets this viewer's queue dropped
+	// RemoteCandidates counts the ICE candidates the viewer trickled
+	// (live.candidates) that the view took.
+	RemoteCandidates uint64 `json:"remote_candidates,omitempty"`
 }
 
 // Live view events.
@@ -159,6 +167,76 @@ func ValidateSDP(field, s string) error {
 	for _, r := range s {
 		if (r < ' ' && r != '\r' && r != '\n' && r != '\t') || r == 0x7f {
 			return fieldErr(field, "contains a control character")
+		}
+	}
+	return nil
+}
+
+// LiveCandidatesArgs are live.candidates' arguments: ICE candidates of the
+// viewer trickled after its offer (WHEP PATCH).
+type LiveCandidatesArgs struct {
+	Session    string          `json:"session"`
+	Candidates []LiveCandidate `json:"candidates,omitempty"`
+	End        bool            `json:"end,omitempty"` // the viewer gathered all of its candidates
+}
+
+// LiveCandidate is one remote ICE candidate.
+type LiveCandidate struct {
+	// Candidate is the a=candidate value, "candidate:" included.
+	Candidate string `json:"candidate"`
+	// Mid and MLineIndex name the media section it belongs to.
+	Mid        string `json:"mid,omitempty"`
+	MLineIndex int    `json:"mline_index"`
+}
+
+// LiveCandidatesResult is live.candidates' result.
+type LiveCandidatesResult struct {
+	Session string `json:"session"`
+	Added   int    `json:"added"` // candidates the view took
+}
+
+// Bounds of live.candidates.
+const (
+	MaxLiveCandidates = 32  // per command
+	MaxCandidateLen   = 512 // bytes of one candidate
+	MaxMidLen         = 32
+	MaxMLineIndex     = 63
+)
+
+func (c LiveCandidate) validate(field string) error {
+	if !strings.HasPrefix(c.Candidate, "candidate:") || len(c.Candidate) == len("candidate:") {
+		return fieldErr(field, "does not start with candidate: or is empty after it")
+	}
+	if len(c.Candidate) > MaxCandidateLen {
+		return fieldErr(field, "is longer than %d bytes", MaxCandidateLen)
+	}
+	if err := validateText(field, c.Candidate, MaxCandidateLen); err != nil {
+		return err
+	}
+	if c.Mid != "" {
+		if err := validateToken(field+".mid", c.Mid, MaxMidLen); err != nil {
+			return err
+		}
+	}
+	if c.MLineIndex < 0 || c.MLineIndex > MaxMLineIndex {
+		return fieldErr(field+".mline_index", "%d is outside 0..%d", c.MLineIndex, MaxMLineIndex)
+	}
+	return nil
+}
+
+func (a LiveCandidatesArgs) validate() error {
+	if err := validateToken("args.session", a.Session, MaxSessionLen); err != nil {
+		return err
+	}
+	if len(a.Candidates) > MaxLiveCandidates {
+		return fieldErr("args.candidates", "has %d candidates, more than %d", len(a.Candidates), MaxLiveCandidates)
+	}
+	if len(a.Candidates) == 0 && !a.End {
+		return fieldErr("args.candidates", "is empty and end is not set: nothing to do")
+	}
+	for i, c := range a.Candidates {
+		if err := c.validate(fmt.Sprintf("args.candidates[%d].candidate", i)); err != nil {
+			return err
 		}
 	}
 	return nil
