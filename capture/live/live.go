@@ -4,9 +4,10 @@
 // media stream through its own bounded lossy queue, so a slow or stalled
 // viewer loses frames (counted) and never slows the recording.
 //
-// Negotiation is one exchange: an SDP offer in, an SDP answer out with every
-// ICE candidate gathered (no trickle); the hub relays it over MQTT as a WHEP
-// endpoint. The teacher decides: the box's live.allow setting ("off",
+// Negotiation is an SDP offer in and an SDP answer out with every ICE
+// candidate of the box gathered; a viewer that trickles its own candidates
+// after the offer hands them over with AddCandidates. The hub relays both
+// over MQTT as a WHEP endpoint. The teacher decides: the box's live.allow setting ("off",
 // "recording", "always"), and a hold of the button ends every view and
 // refuses new ones for the rest of the lesson. While anyone watches, the LED
 // says so.
@@ -36,7 +37,7 @@ const (
 	AllowAlways    = "always"    // whenever the teacher has not vetoed
 )
 
-// Errors of Offer and Stop.
+// Errors of Offer, AddCandidates and Stop.
 var (
 	ErrOff            = errors.New("live view is off on this box")
 	ErrNotRecording   = errors.New("live view is allowed only while a lesson records, and none is")
@@ -46,6 +47,7 @@ var (
 	ErrUnknownSession = errors.New("no such live view")
 	ErrSessionExists  = errors.New("a live view with this session id exists")
 	ErrClosed         = errors.New("live view is shutting down")
+	ErrBadCandidate   = errors.New("bad ICE candidate")
 )
 
 // Config is the live view's settings.
@@ -132,6 +134,9 @@ type Viewer struct {
 	Video   uint64  `json:"video"`   // access units sent
 	Audio   uint64  `json:"audio"`   // Opus packets sent
 	Dropped uint64  `json:"dropped"` // lost in this viewer's queue
+	// RemoteCandidates counts the ICE candidates the viewer trickled that
+	// the view took (AddCandidates).
+	RemoteCandidates uint64 `json:"remote_candidates,omitempty"`
 }
 
 // Manager runs the live views.
@@ -329,6 +334,29 @@ func (m *Manager) Stop(session, reason string) (time.Duration, error) {
 		return 0, fmt.Errorf("%w: %q", ErrUnknownSession, session)
 	}
 	return v.end(reason), nil
+}
+
+// Candidate is a remote ICE candidate the viewer trickled: the a=candidate
+// value ("candidate:" included) and the media section it belongs to.
+type Candidate struct {
+	Candidate  string
+	Mid        string
+	MLineIndex uint16
+}
+
+// AddCandidates hands a view the ICE candidates its viewer trickled after
+// the offer; end says the viewer gathered all of them. It returns how many
+// it handed to the connection (pion itself passes over a candidate of an
+// unknown type); a malformed one is ErrBadCandidate. A view still
+// negotiating its answer, or ended, is ErrUnknownSession.
+func (m *Manager) AddCandidates(session string, cs []Candidate, end bool) (int, error) {
+	m.mu.Lock()
+	v := m.views[session]
+	m.mu.Unlock()
+	if v == nil {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownSession, session)
+	}
+	return v.addCandidates(cs, end)
 }
 
 // Hold ends every view and refuses new ones for the rest of the lesson (or,

@@ -11,6 +11,7 @@ import (
 	"github.com/classcap/classcap/capture/live/whep"
 	"github.com/classcap/classcap/capture/media"
 	"github.com/classcap/classcap/capture/stream"
+	"github.com/classcap/classcap/uplink/wire"
 )
 
 // feeder writes synthetic access units (an IDR every 60, or the next one
@@ -288,5 +289,61 @@ func TestTapKeepsTheGroupOfPictures(t *testing.T) {
 		t.Fatalf("an overlong group kept: %d units", len(gop))
 	} else {
 		r2.Close()
+	}
+}
+
+// TestTricklingViewer: the viewer posts its offer before gathering and
+// hands its candidates over afterwards; the view counts them.
+func TestTricklingViewer(t *testing.T) {
+	fx := newFixture(t, Config{})
+	var sent atomic.Int64
+	v, err := fx.dial(t, "s1", whep.Options{Trickle: func(_ context.Context, frag string) error {
+		f, err := wire.ParseSDPFrag(frag)
+		if err != nil {
+			return err
+		}
+		cs := make([]Candidate, 0, len(f.Candidates))
+		for _, c := range f.Candidates {
+			cs = append(cs, Candidate{Candidate: c.Candidate, Mid: c.Mid, MLineIndex: uint16(c.MLineIndex)})
+		}
+		n, err := fx.m.AddCandidates("s1", cs, f.End)
+		sent.Add(int64(n))
+		return err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "frames and audio arrive", func() bool {
+		c := v.Counts()
+		return c.VideoFrames >= 15 && c.AudioPackets >= 15 && c.Keyframes >= 1
+	})
+	<-v.TrickleDone()
+	if err := v.TrickleErr(); err != nil || v.Trickled() == 0 || sent.Load() != int64(v.Trickled()) {
+		t.Fatalf("trickled %d, the view took %d: %v", v.Trickled(), sent.Load(), err)
+	}
+	if st := fx.m.Status(); len(st.Viewers) != 1 || st.Viewers[0].RemoteCandidates != v.Trickled() {
+		t.Fatalf("status %+v, want %d remote candidates", st, v.Trickled())
+	}
+	if _, err := fx.m.AddCandidates("s1", []Candidate{{Candidate: "candidate:nonsense"}}, false); !errors.Is(err, ErrBadCandidate) {
+		t.Fatalf("a malformed candidate: %v", err)
+	}
+}
+
+func TestAddCandidatesUnknownSession(t *testing.T) {
+	fx := newFixture(t, Config{})
+	c := []Candidate{{Candidate: "candidate:1 1 udp 2122260223 127.0.0.1 61764 typ host", Mid: "0"}}
+	if _, err := fx.m.AddCandidates("nope", c, true); !errors.Is(err, ErrUnknownSession) {
+		t.Fatalf("unknown session: %v", err)
+	}
+	v, err := fx.dial(t, "s1", whep.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer connects", func() bool { return v.Counts().VideoFrames > 0 })
+	if _, err := fx.m.Stop("s1", "viewer left"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.m.AddCandidates("s1", c, false); !errors.Is(err, ErrUnknownSession) {
+		t.Fatalf("ended session: %v", err)
 	}
 }

@@ -48,6 +48,7 @@ type view struct {
 	state     atomic.Pointer[string]
 	sentV     atomic.Uint64
 	sentA     atomic.Uint64
+	remote    atomic.Uint64 // trickled candidates taken
 	length    time.Duration // set by end
 
 	sps, pps []byte // the last parameter sets seen (sender goroutine)
@@ -114,6 +115,33 @@ func (v *view) negotiate(ctx context.Context) (string, error) {
 		return "", ctx.Err()
 	}
 	return pc.LocalDescription().SDP, nil
+}
+
+// addCandidates adds trickled remote candidates to the connection.
+func (v *view) addCandidates(cs []Candidate, end bool) (int, error) {
+	select {
+	case <-v.done:
+		return 0, fmt.Errorf("%w: %q has ended", ErrUnknownSession, v.req.Session)
+	default:
+	}
+	if !v.begun() { // negotiate still owns pc
+		return 0, fmt.Errorf("%w: %q is still negotiating", ErrUnknownSession, v.req.Session)
+	}
+	n := 0
+	for _, c := range cs {
+		mid, idx := c.Mid, c.MLineIndex
+		if err := v.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: &mid, SDPMLineIndex: &idx}); err != nil {
+			return n, fmt.Errorf("%w: %q: %w", ErrBadCandidate, c.Candidate, err)
+		}
+		n++
+		v.remote.Add(1)
+	}
+	if end {
+		if err := v.pc.AddICECandidate(webrtc.ICECandidateInit{}); err != nil {
+			return n, fmt.Errorf("live: end of candidates: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // readRTCP answers a viewer's picture loss (PLI, FIR) with a keyframe. It
@@ -308,7 +336,8 @@ func (v *view) close() {
 
 func (v *view) status() Viewer {
 	s := Viewer{Session: v.req.Session, Viewer: v.req.Viewer, State: *v.state.Load(),
-		Seconds: time.Since(v.started).Seconds(), Video: v.sentV.Load(), Audio: v.sentA.Load()}
+		Seconds: time.Since(v.started).Seconds(), Video: v.sentV.Load(), Audio: v.sentA.Load(),
+		RemoteCandidates: v.remote.Load()}
 	if v.begun() {
 		s.Dropped = v.dropped()
 	}

@@ -1,6 +1,7 @@
 // Package whep is a WebRTC viewer in Go (pion/webrtc) that receives a live
 // view over WHEP: it offers to receive H.264 and Opus, posts the offer (ICE
-// gathered completely), applies the answer and counts what arrives. The
+// gathered completely, or none yet when it trickles its candidates after
+// it), applies the answer and counts what arrives. The
 // tests and benchmarks of live view use it; a browser does the same.
 package whep
 
@@ -22,8 +23,16 @@ import (
 // Signal sends an SDP offer and returns the answer.
 type Signal func(ctx context.Context, offer string) (answer string, err error)
 
+// Trickle sends a trickle ICE fragment (RFC 8840) for the session Signal
+// opened: a WHEP PATCH.
+type Trickle func(ctx context.Context, fragment string) error
+
 // Options tune a viewer.
 type Options struct {
+	// Trickle, when set, posts the offer before gathering ICE candidates
+	// (none in the offer) and sends each candidate gathered afterwards,
+	// then the end of candidates, through it.
+	Trickle Trickle
 	// Stalled viewers post their offer and never connect: from the box's
 	// side, a viewer that never takes a byte.
 	Stalled bool
@@ -46,6 +55,15 @@ type Viewer struct {
 	firstIDR  chan struct{}
 	idrOnce   sync.Once
 	wg        sync.WaitGroup
+
+	trickleMu   sync.Mutex
+	pending     []*webrtc.ICECandidate // gathered, not sent yet; nil: gathering completed
+	wake        chan struct{}
+	trickled    atomic.Uint64
+	trickleErr  error // the first failed send
+	trickleDone chan struct{}
+	closing     context.Context // done once Close is called
+	close       context.CancelFunc
 }
 
 // Dial negotiates a view through signal.
@@ -62,7 +80,9 @@ func Dial(ctx context.Context, signal Signal, o Options) (*Viewer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whep: new peer connection: %w", err)
 	}
-	v := &Viewer{pc: pc, connected: make(chan struct{}), firstIDR: make(chan struct{})}
+	v := &Viewer{pc: pc, connected: make(chan struct{}), firstIDR: make(chan struct{}),
+		wake: make(chan struct{}, 1), trickleDone: make(chan struct{})}
+	v.closing, v.close = context.WithCancel(context.Background())
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			pc.Close()
@@ -81,6 +101,19 @@ func Dial(ctx context.Context, signal Signal, o Options) (*Viewer, error) {
 			v.read(tr)
 		}()
 	})
+	if o.Trickle != nil {
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			v.trickleMu.Lock()
+			v.pending = append(v.pending, c)
+			v.trickleMu.Unlock()
+			select {
+			case v.wake <- struct{}{}:
+			default:
+			}
+		})
+	} else {
+		close(v.trickleDone)
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		pc.Close()
@@ -91,13 +124,17 @@ func Dial(ctx context.Context, signal Signal, o Options) (*Viewer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("whep: set offer: %w", err)
 	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		pc.Close()
-		return nil, ctx.Err()
+	sdp := offer.SDP // no candidates: gathering has just begun
+	if o.Trickle == nil {
+		select {
+		case <-gathered:
+		case <-ctx.Done():
+			pc.Close()
+			return nil, ctx.Err()
+		}
+		sdp = pc.LocalDescription().SDP
 	}
-	answer, err := signal(ctx, pc.LocalDescription().SDP)
+	answer, err := signal(ctx, sdp)
 	if err != nil {
 		pc.Close()
 		return nil, err
@@ -109,7 +146,99 @@ func Dial(ctx context.Context, signal Signal, o Options) (*Viewer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("whep: set answer: %w", err)
 	}
+	if o.Trickle != nil {
+		v.wg.Add(1)
+		go v.trickle(o.Trickle, sdp)
+	}
 	return v, nil
+}
+
+// trickle sends the candidates gathered, one fragment each, then the end
+// of candidates, until the first error or the connection closes.
+func (v *Viewer) trickle(send Trickle, offer string) {
+	defer close(v.trickleDone)
+	defer v.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	context.AfterFunc(v.closing, cancel)
+	head, sections := fragmentParts(offer)
+	for {
+		v.trickleMu.Lock()
+		batch := v.pending
+		v.pending = nil
+		v.trickleMu.Unlock()
+		for _, c := range batch {
+			var frag string
+			if c == nil {
+				frag = head + strings.Join(sections, "") + "a=end-of-candidates\r\n"
+			} else {
+				frag = head + candidateSection(sections, c.ToJSON())
+			}
+			if err := send(ctx, frag); err != nil {
+				v.trickleMu.Lock()
+				v.trickleErr = err
+				v.trickleMu.Unlock()
+				return
+			}
+			if c == nil {
+				return
+			}
+			v.trickled.Add(1)
+		}
+		select {
+		case <-v.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fragmentParts reads the offer's ICE credentials and its media sections
+// (m= and a=mid lines) for the fragments.
+func fragmentParts(offer string) (head string, sections []string) {
+	var ufrag, pwd string
+	for _, line := range strings.Split(offer, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		switch {
+		case strings.HasPrefix(line, "a=ice-ufrag:") && ufrag == "":
+			ufrag = line
+		case strings.HasPrefix(line, "a=ice-pwd:") && pwd == "":
+			pwd = line
+		case strings.HasPrefix(line, "m="):
+			sections = append(sections, line+"\r\n")
+		case strings.HasPrefix(line, "a=mid:") && len(sections) > 0:
+			sections[len(sections)-1] += line + "\r\n"
+		}
+	}
+	return ufrag + "\r\n" + pwd + "\r\n", sections
+}
+
+// candidateSection writes the media sections up to the candidate's, with
+// the candidate in its own.
+func candidateSection(sections []string, c webrtc.ICECandidateInit) string {
+	i := 0
+	if c.SDPMLineIndex != nil && int(*c.SDPMLineIndex) < len(sections) {
+		i = int(*c.SDPMLineIndex)
+	}
+	if len(sections) == 0 {
+		sections = []string{"m=video 9 UDP/TLS/RTP/SAVPF 0\r\n"}
+	}
+	return strings.Join(sections[:i+1], "") + "a=" + c.Candidate + "\r\n"
+}
+
+// Trickled counts the candidates sent; TrickleDone is closed once the end
+// of candidates went out or a send failed (TrickleErr says which). Without
+// Options.Trickle it is closed at once.
+func (v *Viewer) Trickled() uint64 { return v.trickled.Load() }
+
+// TrickleDone is closed when trickling ended.
+func (v *Viewer) TrickleDone() <-chan struct{} { return v.trickleDone }
+
+// TrickleErr is the first failed send of a candidate, if any.
+func (v *Viewer) TrickleErr() error {
+	v.trickleMu.Lock()
+	defer v.trickleMu.Unlock()
+	return v.trickleErr
 }
 
 // read counts a track's packets until it ends.
@@ -174,6 +303,7 @@ func (v *Viewer) State() webrtc.PeerConnectionState { return v.pc.ConnectionStat
 
 // Close ends the connection.
 func (v *Viewer) Close() error {
+	v.close()
 	err := v.pc.Close()
 	v.wg.Wait()
 	return err
@@ -241,6 +371,29 @@ func (c *Client) Signal(ctx context.Context, offer string) (string, error) {
 	c.location = u.String()
 	c.mu.Unlock()
 	return string(body), nil
+}
+
+// Trickle sends a trickle ICE fragment to the session (PATCH on its
+// Location); anything but 204 No Content is an *Error.
+func (c *Client) Trickle(ctx context.Context, fragment string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, c.Location(), strings.NewReader(fragment))
+	if err != nil {
+		return fmt.Errorf("whep: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("whep: patch: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusNoContent {
+		return &Error{Status: resp.StatusCode, Body: string(body)}
+	}
+	return nil
 }
 
 // Location is the session's URL (after Signal).
