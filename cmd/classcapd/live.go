@@ -94,9 +94,17 @@ func (m *ledMux) apply() {
 	}
 }
 
-// LiveOffer and LiveStop serve the link's live commands.
+// LiveOffer, LiveCandidates and LiveStop serve the link's live commands.
 func (b *linkBox) LiveOffer(ctx context.Context, a wire.LiveOfferArgs) (string, error) {
 	return b.live.Offer(ctx, live.OfferRequest{Session: a.Session, Viewer: a.Viewer, SDP: a.SDP})
+}
+
+func (b *linkBox) LiveCandidates(_ context.Context, a wire.LiveCandidatesArgs) (int, error) {
+	cs := make([]live.Candidate, 0, len(a.Candidates))
+	for _, c := range a.Candidates {
+		cs = append(cs, live.Candidate{Candidate: c.Candidate, Mid: c.Mid, MLineIndex: uint16(c.MLineIndex)})
+	}
+	return b.live.AddCandidates(a.Session, cs, a.End)
 }
 
 func (b *linkBox) LiveStop(_ context.Context, a wire.LiveStopArgs) (time.Duration, error) {
@@ -112,7 +120,7 @@ func liveState(s live.Status) *wire.Live {
 	out := &wire.Live{Allow: s.Allow, Vetoed: s.Vetoed, Viewers: make([]wire.LiveViewer, 0, len(s.Viewers))}
 	for _, v := range s.Viewers {
 		out.Viewers = append(out.Viewers, wire.LiveViewer{Session: v.Session, Viewer: v.Viewer, State: v.State,
-			Seconds: v.Seconds, Video: v.Video, Audio: v.Audio, Dropped: v.Dropped})
+			Seconds: v.Seconds, Video: v.Video, Audio: v.Audio, Dropped: v.Dropped, RemoteCandidates: v.RemoteCandidates})
 	}
 	return out
 }

@@ -66,10 +66,13 @@ type Box interface {
 	RemoteStart(ctx context.Context, req recorder.RemoteStartRequest) (recorder.StartResult, error)
 	Stop(ctx context.Context, req recorder.StopRequest) (lesson.Meta, error)
 	Identify(ctx context.Context, d time.Duration) error
-	// LiveOffer answers a live viewer's SDP offer (live.offer); LiveStop
-	// ends a view and returns how long it lasted (live.stop). Their errors
-	// are capture/live's.
+	// LiveOffer answers a live viewer's SDP offer (live.offer);
+	// LiveCandidates hands a view the ICE candidates its viewer trickled
+	// and returns how many it took (live.candidates); LiveStop ends a view
+	// and returns how long it lasted (live.stop). Their errors are
+	// capture/live's.
 	LiveOffer(ctx context.Context, a wire.LiveOfferArgs) (answer string, err error)
+	LiveCandidates(ctx context.Context, a wire.LiveCandidatesArgs) (added int, err error)
 	LiveStop(ctx context.Context, a wire.LiveStopArgs) (time.Duration, error)
 	// State reports the box's state; the link sets v, online and the
 	// outbox depth.
@@ -795,6 +798,12 @@ func (l *Link) execute(c wire.Command, args any, deadline time.Time) wire.Reply 
 		if err == nil {
 			result = wire.LiveOfferResult{Session: a.Session, SDP: answer}
 		}
+	case wire.LiveCandidatesArgs:
+		var n int
+		n, err = l.box.LiveCandidates(ctx, a)
+		if err == nil {
+			result = wire.LiveCandidatesResult{Session: a.Session, Added: n}
+		}
 	case wire.LiveStopArgs:
 		var d time.Duration
 		d, err = l.box.LiveStop(ctx, a)
@@ -845,7 +854,7 @@ func replyCode(err error) (code, msg string) {
 		return wire.CodeDeclined, err.Error()
 	case errors.Is(err, live.ErrTooMany), errors.Is(err, live.ErrSessionExists):
 		return wire.CodeBusy, err.Error()
-	case errors.Is(err, live.ErrBadOffer):
+	case errors.Is(err, live.ErrBadOffer), errors.Is(err, live.ErrBadCandidate):
 		return wire.CodeBadArgs, err.Error()
 	case errors.Is(err, live.ErrUnknownSession):
 		return wire.CodeUnknownSession, err.Error()

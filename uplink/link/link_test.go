@@ -82,6 +82,16 @@ func (b *fakeBox) LiveOffer(ctx context.Context, a wire.LiveOfferArgs) (string, 
 	return "v=0\r\nanswer-for-" + a.Session + "\r\n", nil
 }
 
+func (b *fakeBox) LiveCandidates(ctx context.Context, a wire.LiveCandidatesArgs) (int, error) {
+	switch a.Session {
+	case "s1":
+		return len(a.Candidates), nil
+	case "bad":
+		return 0, fmt.Errorf("%w: %q", live.ErrBadCandidate, a.Candidates[0].Candidate)
+	}
+	return 0, fmt.Errorf("%w: %q", live.ErrUnknownSession, a.Session)
+}
+
 func (b *fakeBox) LiveStop(ctx context.Context, a wire.LiveStopArgs) (time.Duration, error) {
 	if a.Session != "s1" {
 		return 0, fmt.Errorf("%w: %q", live.ErrUnknownSession, a.Session)
@@ -773,6 +783,11 @@ func TestLiveCommandsAreAnswered(t *testing.T) {
 	h.command("l-3", wire.TypeLiveOffer, `{"session":"s3","viewer":"coach:alice","sdp":"not sdp"}`, 30*time.Second)
 	h.command("l-4", wire.TypeLiveStop, `{"session":"s1","by":"coach:alice"}`, 30*time.Second)
 	h.command("l-5", wire.TypeLiveStop, `{"session":"nope"}`, 30*time.Second)
+	const cand = `{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 61764 typ host","mid":"0","mline_index":0}`
+	h.command("l-6", wire.TypeLiveCandidates, `{"session":"s1","candidates":[`+cand+`,`+cand+`],"end":true}`, 30*time.Second)
+	h.command("l-7", wire.TypeLiveCandidates, `{"session":"nope","candidates":[`+cand+`]}`, 30*time.Second)
+	h.command("l-8", wire.TypeLiveCandidates, `{"session":"bad","candidates":[`+cand+`]}`, 30*time.Second)
+	h.command("l-9", wire.TypeLiveCandidates, `{"session":"s1","candidates":[{"candidate":"typ host"}]}`, 30*time.Second)
 	r := h.waitReplies("l-1", 1)[0]
 	var offer wire.LiveOfferResult
 	if err := r.DecodeResult(&offer); !r.OK || err != nil || offer.Session != "s1" || offer.SDP != "v=0\r\nanswer-for-s1\r\n" {
@@ -791,6 +806,20 @@ func TestLiveCommandsAreAnswered(t *testing.T) {
 	}
 	if r := h.waitReplies("l-5", 1)[0]; r.OK || r.Code != wire.CodeUnknownSession {
 		t.Fatalf("live.stop of an unknown session: %+v", r)
+	}
+	r = h.waitReplies("l-6", 1)[0]
+	var cands wire.LiveCandidatesResult
+	if err := r.DecodeResult(&cands); !r.OK || err != nil || cands.Session != "s1" || cands.Added != 2 {
+		t.Fatalf("live.candidates reply %+v (%v)", r, err)
+	}
+	if r := h.waitReplies("l-7", 1)[0]; r.OK || r.Code != wire.CodeUnknownSession {
+		t.Fatalf("live.candidates of an unknown session: %+v", r)
+	}
+	if r := h.waitReplies("l-8", 1)[0]; r.OK || r.Code != wire.CodeBadArgs {
+		t.Fatalf("live.candidates the view refused: %+v", r)
+	}
+	if r := h.waitReplies("l-9", 1)[0]; r.OK || r.Code != wire.CodeBadArgs || !strings.Contains(r.Error, "args.candidates[0]") {
+		t.Fatalf("live.candidates with a bad candidate: %+v", r)
 	}
 }
 
