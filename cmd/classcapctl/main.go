@@ -240,7 +240,11 @@ func status(ctx context.Context, c *control.Client, args []string, w io.Writer) 
 		}
 		fmt.Fprintf(w, "live       %s\n", line)
 		for _, v := range l.Viewers {
-			fmt.Fprintf(w, "           %s %s (%s, %.0f s, %d frames sent, %d dropped)\n", v.Session, v.Viewer, v.State, v.Seconds, v.Video, v.Dropped)
+			trickled := ""
+			if v.RemoteCandidates > 0 {
+				trickled = fmt.Sprintf(", %d candidates trickled", v.RemoteCandidates)
+			}
+			fmt.Fprintf(w, "           %s %s (%s, %.0f s, %d frames sent, %d dropped%s)\n", v.Session, v.Viewer, v.State, v.Seconds, v.Video, v.Dropped, trickled)
 		}
 	}
 	return nil
