@@ -60,7 +60,7 @@ type API struct {
 	mediaKey []byte      // signs media tickets (made by ServeLessons)
 
 	viewsMu sync.Mutex
-	viewers map[string]string // device/session -> who opened that live view
+	viewers map[string]liveSession // device/session -> the live view as this hub answered it
 }
 
 // New returns the API over reg and cmd.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/classcap/classcap/hub/registry"
@@ -15,11 +16,17 @@ import (
 
 // Live view: the hub is a WHEP endpoint (RFC 9725) for each box. The offer
 // goes to the box as live.offer over MQTT; the box answers with every ICE
-// candidate gathered, so trickle ICE (PATCH) is not supported.
+// candidate of its own gathered. A viewer may trickle its candidates after
+// the offer (PATCH, RFC 8840 fragments): they go to the box as
+// live.candidates. An ICE restart (a fragment with another ufrag than the
+// offer's) is refused with 422 ice_restart: post a new offer instead.
 //
 //	POST   /live/{id}/whep            application/sdp offer -> 201, answer, Location
+//	PATCH  /live/{id}/whep/{session}  application/trickle-ice-sdpfrag -> 204;
+//	                                  415 other types, 413 over 16 KiB, 400 a bad
+//	                                  fragment, 403 another coach's view, 404 no
+//	                                  such view, 422 ICE restart
 //	DELETE /live/{id}/whep/{session}  ends the view -> 200
-//	PATCH  /live/{id}/whep/{session}  405 (no trickle ICE)
 //	GET    /api/v1/devices/{id}/views the view log: who watched, when, how long
 
 // LiveWait bounds how long the hub waits for a box's answer or stop.
@@ -30,21 +37,38 @@ func LivePath(id string) string { return "/live/" + id + "/whep" }
 
 func (a *API) routeLive() {
 	a.route("POST /live/{id}/whep", registry.RoleCoach, a.whepOffer)
+	a.route("PATCH /live/{id}/whep/{session}", registry.RoleCoach, a.whepTrickle)
 	a.route("DELETE /live/{id}/whep/{session}", registry.RoleCoach, a.whepStop)
 	a.mux.HandleFunc("OPTIONS /live/{id}/whep", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "OPTIONS, POST")
 		w.Header().Set("Accept-Post", "application/sdp")
 		w.WriteHeader(http.StatusNoContent)
 	})
-	a.mux.HandleFunc("PATCH /live/{id}/whep/{session}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "DELETE")
-		writeError(w, http.StatusMethodNotAllowed, "no_trickle",
-			"trickle ICE is not supported: the answer carries every candidate of the box")
+	a.mux.HandleFunc("OPTIONS /live/{id}/whep/{session}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "OPTIONS, PATCH, DELETE")
+		w.Header().Set("Accept-Patch", wire.SDPFragType)
+		w.WriteHeader(http.StatusNoContent)
 	})
 	a.mux.HandleFunc("/live/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no live route %s %s", r.Method, r.URL.Path))
 	})
 	a.route("GET /api/v1/devices/{id}/views", registry.RoleCoach, a.listViews)
+}
+
+// liveSession is a live view as this hub answered it.
+type liveSession struct {
+	viewer string // who opened it
+	ufrag  string // the ICE ufrag of the viewer's offer; "" when it had none
+}
+
+// offerUfrag returns the first a=ice-ufrag of an SDP offer.
+func offerUfrag(sdp string) string {
+	for line := range strings.Lines(sdp) {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // newSession returns a live session id: 32 hex digits.
@@ -107,15 +131,80 @@ func (a *API) whepOffer(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	a.viewsMu.Lock()
 	if a.viewers == nil {
-		a.viewers = map[string]string{}
+		a.viewers = map[string]liveSession{}
 	}
-	a.viewers[d.ID+"/"+session] = c.by()
+	a.viewers[d.ID+"/"+session] = liveSession{viewer: c.by(), ufrag: offerUfrag(offer)}
 	a.viewsMu.Unlock()
 	a.log.Info("live view", "device", d.ID, "session", session, "viewer", c.by())
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", LivePath(d.ID)+"/"+session)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, res.SDP)
+}
+
+// whepTrickle relays the candidates of a trickle ICE fragment to the box,
+// at most wire.MaxLiveCandidates per live.candidates command.
+func (a *API) whepTrickle(w http.ResponseWriter, r *http.Request, c caller) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != wire.SDPFragType {
+		w.Header().Set("Accept-Patch", wire.SDPFragType)
+		writeError(w, http.StatusUnsupportedMediaType, "bad_content_type", "send the candidates with Content-Type: "+wire.SDPFragType)
+		return
+	}
+	session := r.PathValue("session")
+	if len(session) == 0 || len(session) > wire.MaxSessionLen {
+		writeError(w, http.StatusNotFound, "unknown_session", "no such live view")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, wire.MaxSDPFrag+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_sdpfrag", "read body: "+err.Error())
+		return
+	}
+	if len(body) > wire.MaxSDPFrag {
+		writeError(w, http.StatusRequestEntityTooLarge, "bad_sdpfrag", fmt.Sprintf("the fragment is larger than %d bytes", wire.MaxSDPFrag))
+		return
+	}
+	id := r.PathValue("id")
+	if owner := a.viewer(id, session); c.Role != registry.RoleAdmin && owner != "" && owner != c.by() {
+		writeError(w, http.StatusForbidden, "not_your_view", "this live view was opened by "+owner+"; only they or an admin may add to it")
+		return
+	}
+	frag, err := wire.ParseSDPFrag(string(body))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_sdpfrag", err.Error())
+		return
+	}
+	a.viewsMu.Lock()
+	ufrag := a.viewers[id+"/"+session].ufrag
+	a.viewsMu.Unlock()
+	if frag.Ufrag != "" && ufrag != "" && frag.Ufrag != ufrag {
+		writeError(w, http.StatusUnprocessableEntity, "ice_restart",
+			fmt.Sprintf("ICE restart (ufrag %q, the offer had %q) is not supported: post a new offer", frag.Ufrag, ufrag))
+		return
+	}
+	if len(frag.Candidates) == 0 && !frag.End {
+		w.WriteHeader(http.StatusNoContent) // nothing to hand over
+		return
+	}
+	for rest := frag.Candidates; ; {
+		n := min(len(rest), wire.MaxLiveCandidates)
+		args := wire.LiveCandidatesArgs{Session: session, Candidates: rest[:n], End: frag.End && n == len(rest)}
+		rest = rest[n:]
+		if len(args.Candidates) > 0 || args.End {
+			d, rep, _, ok := a.send(w, r, wire.TypeLiveCandidates, args, LiveWait)
+			if !ok {
+				return
+			}
+			if !rep.OK {
+				writeJSON(w, liveStatus(rep.Code), CommandError{Error: rep.Error, Code: rep.Code, Device: d.ID, Command: rep.ID, FromBox: true})
+				return
+			}
+		}
+		if len(rest) == 0 {
+			break
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) whepStop(w http.ResponseWriter, r *http.Request, c caller) {
@@ -149,7 +238,7 @@ func (a *API) whepStop(w http.ResponseWriter, r *http.Request, c caller) {
 // restart of the hub); "" when unknown.
 func (a *API) viewer(device, session string) string {
 	a.viewsMu.Lock()
-	v := a.viewers[device+"/"+session]
+	v := a.viewers[device+"/"+session].viewer
 	a.viewsMu.Unlock()
 	if v != "" {
 		return v

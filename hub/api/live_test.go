@@ -20,7 +20,10 @@ import (
 // liveBoxes answers live commands as boxes would: room-1 answers offers
 // and stops session "s-known"; room-off refuses (live_off); room-old does
 // not know live view; room-full is busy.
-type liveBoxes struct{ got []wire.LiveOfferArgs }
+type liveBoxes struct {
+	got   []wire.LiveOfferArgs
+	cands []wire.LiveCandidatesArgs
+}
 
 func (b *liveBoxes) Command(_ context.Context, device, typ string, args any, _ time.Duration) (wire.Reply, error) {
 	switch device + " " + typ {
@@ -33,6 +36,13 @@ func (b *liveBoxes) Command(_ context.Context, device, typ string, args any, _ t
 			return wire.ErrorReply("c2", wire.CodeUnknownSession, "no such live view"), nil
 		}
 		return wire.OKReply("c2", wire.LiveStopResult{Session: "s-known", Seconds: 12})
+	case "room-1 " + wire.TypeLiveCandidates:
+		a := args.(wire.LiveCandidatesArgs)
+		if len(b.got) == 0 || a.Session != b.got[0].Session {
+			return wire.ErrorReply("c6", wire.CodeUnknownSession, "no such live view"), nil
+		}
+		b.cands = append(b.cands, a)
+		return wire.OKReply("c6", wire.LiveCandidatesResult{Session: a.Session, Added: len(a.Candidates)})
 	case "room-off " + wire.TypeLiveOffer:
 		return wire.ErrorReply("c3", wire.CodeLiveOff, "live view is off on this box"), nil
 	case "room-old " + wire.TypeLiveOffer:
@@ -81,7 +91,7 @@ func TestWHEPEndpoint(t *testing.T) {
 		t.Helper()
 		return doAs(token, method, path, ctype, body)
 	}
-	offer := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"
+	offer := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n"
 
 	resp := do("POST", "/live/room-1/whep", "application/sdp", offer)
 	body, _ := io.ReadAll(resp.Body)
@@ -107,8 +117,8 @@ func TestWHEPEndpoint(t *testing.T) {
 		{"busy", "POST", "/live/room-full/whep", "application/sdp", offer, 503},
 		{"delete", "DELETE", "/live/room-1/whep/s-known", "", "", 200},
 		{"delete unknown", "DELETE", "/live/room-1/whep/s-other", "", "", 404},
-		{"trickle", "PATCH", "/live/room-1/whep/s-known", "application/trickle-ice-sdpfrag", "a=candidate", 405},
 		{"options", "OPTIONS", "/live/room-1/whep", "", "", 204},
+		{"options of a view", "OPTIONS", "/live/room-1/whep/s-known", "", "", 204},
 		{"other route", "GET", "/live/room-1/whep", "", "", 404},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,5 +156,55 @@ func TestWHEPEndpoint(t *testing.T) {
 	body, _ = io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"views": []`) {
 		t.Fatalf("no views: %d %s", resp.StatusCode, body)
+	}
+
+	// Trickle ICE: PATCH relays the fragment's candidates as live.candidates,
+	// 32 at most per command.
+	const frag = "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"
+	const cand = "a=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\n"
+	many := frag + strings.Repeat(cand, 40) + "a=end-of-candidates\r\n"
+	sdpfrag := "application/trickle-ice-sdpfrag"
+	if got := doAs(adminToken, "OPTIONS", "/live/room-1/whep/"+own, "", ""); got.Header.Get("Accept-Patch") != sdpfrag ||
+		!strings.Contains(got.Header.Get("Allow"), "PATCH") {
+		t.Fatalf("OPTIONS of a view: %v", got.Header)
+	}
+	for _, tt := range []struct {
+		name, token, path, ctype, body string
+		status                         int
+		code                           string
+	}{
+		{"one candidate", token, own, sdpfrag, frag + cand, 204, ""},
+		{"forty and the end", token, own, sdpfrag + "; charset=utf-8", many, 204, ""},
+		{"an admin's", adminToken, own, sdpfrag, frag + cand, 204, ""},
+		{"empty", token, own, sdpfrag, "", 204, ""},
+		{"not a fragment", token, own, "application/sdp", frag + cand, 415, "bad_content_type"},
+		{"too large", token, own, sdpfrag, frag + strings.Repeat(cand, 400), 413, "bad_sdpfrag"},
+		{"bad line", token, own, sdpfrag, frag + "x=y\r\n", 400, "bad_sdpfrag"},
+		{"bad candidate", token, own, sdpfrag, frag + "a=candidate:\r\n", 400, "bad_sdpfrag"},
+		{"ICE restart", token, own, sdpfrag, strings.Replace(frag, "EsAw", "NeWu", 1) + cand, 422, "ice_restart"},
+		{"another coach's view", bobToken, own, sdpfrag, frag + cand, 403, "not_your_view"},
+		{"unknown session", token, "s-other", sdpfrag, frag + cand, 404, "unknown_session"},
+		{"session too long", token, strings.Repeat("s", 65), sdpfrag, frag + cand, 404, "unknown_session"},
+	} {
+		t.Run("patch "+tt.name, func(t *testing.T) {
+			got := doAs(tt.token, "PATCH", "/live/room-1/whep/"+tt.path, tt.ctype, tt.body)
+			b, _ := io.ReadAll(got.Body)
+			if got.StatusCode != tt.status || !strings.Contains(string(b), tt.code) {
+				t.Fatalf("%d %s, want %d %s", got.StatusCode, b, tt.status, tt.code)
+			}
+		})
+	}
+	var n, ends int
+	for _, c := range boxes.cands {
+		n += len(c.Candidates)
+		if c.End {
+			ends++
+		}
+		if len(c.Candidates) > wire.MaxLiveCandidates || c.Session != own {
+			t.Errorf("live.candidates %+v", c)
+		}
+	}
+	if len(boxes.cands) != 4 || n != 42 || ends != 1 || !boxes.cands[2].End || boxes.cands[1].End {
+		t.Fatalf("the box got %d live.candidates commands, %d candidates, %d ends: %+v", len(boxes.cands), n, ends, boxes.cands)
 	}
 }
