@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,15 +110,16 @@ interfaces = ["lo"]
 	}
 	endpoint := h.http + "/live/" + box.id + "/whep"
 
-	// The endpoint's own refusals: no token, not SDP, trickle.
+	// The endpoint's own refusals: no token, not SDP, a PATCH without a
+	// fragment.
 	if st, code := whepRefusal(t, h, box.id, ""); st != http.StatusUnauthorized {
 		t.Fatalf("no token: %d %s", st, code)
 	}
 	if st, m := h.call(t, "POST", "/live/"+box.id+"/whep", coach, `{"sdp":"v=0"}`); st != http.StatusUnsupportedMediaType {
 		t.Fatalf("JSON body: %d %v", st, m)
 	}
-	if st, m := h.call(t, "PATCH", "/live/"+box.id+"/whep/abc", coach, "a=candidate"); st != http.StatusMethodNotAllowed {
-		t.Fatalf("PATCH: %d %v", st, m)
+	if st, m := h.call(t, "PATCH", "/live/"+box.id+"/whep/abc", coach, "a=candidate"); st != http.StatusUnsupportedMediaType {
+		t.Fatalf("PATCH without a trickle ICE fragment: %d %v", st, m)
 	}
 	// Consent: "off" always refuses; "recording" (the default) while idle.
 	if st, code := whepRefusal(t, h, off.id, coach); st != http.StatusForbidden || code != "live_off" {
@@ -272,6 +274,126 @@ interfaces = ["lo"]
 				t.Errorf("frame %d is missing from the lesson (between pictures %d and %d), and the camera took it", n, i-1, i)
 			}
 		}
+	}
+}
+
+// TestLiveViewTrickleICE: a viewer posts its offer before gathering and
+// trickles its candidates with PATCH; the hub relays them to the box as
+// live.candidates, and the box's state counts them for the view.
+func TestLiveViewTrickleICE(t *testing.T) {
+	h := startHub(t)
+	alice := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	bob := h.verb(t, "token", "create", "-role", "coach", "-name", "bob")
+	box := startLiveBox(t, h, "room-trickle", `
+[live]
+allow = "always"
+loopback = true
+interfaces = ["lo"]
+`)
+	viewers := func() []map[string]any {
+		t.Helper()
+		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, alice, "")
+		st, _ := m["state"].(map[string]any)
+		lv, _ := st["live"].(map[string]any)
+		vs, _ := lv["viewers"].([]any)
+		out := make([]map[string]any, 0, len(vs))
+		for _, v := range vs {
+			if m, ok := v.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	waitUntil(t, box.id+" is online at the hub", func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, alice, "")
+		return m["online"] == true
+	})
+
+	c := &whep.Client{Endpoint: h.http + "/live/" + box.id + "/whep", Token: alice}
+	var offered string
+	var patches atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
+		offered = offer
+		return c.Signal(ctx, offer)
+	}, whep.Options{Loopback: true, Trickle: func(ctx context.Context, frag string) error {
+		patches.Add(1)
+		return c.Trickle(ctx, frag) // an error unless 204
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if strings.Contains(offered, "a=candidate") {
+		t.Fatalf("the trickling viewer's offer carries candidates:\n%s", offered)
+	}
+	waitUntil(t, "the viewer receives pictures and sound", func() bool {
+		n := v.Counts()
+		return n.Keyframes >= 1 && n.VideoFrames >= 15 && n.AudioPackets >= 50
+	})
+	select {
+	case <-v.TrickleDone():
+	case <-ctx.Done():
+		t.Fatal("the viewer did not finish trickling its candidates")
+	}
+	if err := v.TrickleErr(); err != nil || v.Trickled() == 0 || patches.Load() != int64(v.Trickled())+1 {
+		t.Fatalf("%d PATCHes for %d candidates and the end: %v", patches.Load(), v.Trickled(), err)
+	}
+	t.Logf("%d candidates trickled in %d PATCHes, all 204", v.Trickled(), patches.Load())
+	session := c.Location()[strings.LastIndex(c.Location(), "/")+1:]
+	waitUntil(t, "the box's state counts the trickled candidates of the view", func() bool {
+		for _, x := range viewers() {
+			if x["session"] == session {
+				n, _ := x["remote_candidates"].(float64)
+				return uint64(n) == v.Trickled()
+			}
+		}
+		return false
+	})
+	if out, err := exec.Command(box.ctl, "-socket", box.socket, "status").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), fmt.Sprintf("%d candidates trickled", v.Trickled())) {
+		t.Fatalf("status does not show the trickled candidates: %v\n%s", err, out)
+	}
+
+	// Refusals.
+	patch := func(token, session, ctype, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("PATCH", h.http+"/live/"+box.id+"/whep/"+session, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct{ Code string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Code
+	}
+	ufrag := regexp.MustCompile(`a=ice-ufrag:(\S+)`).FindStringSubmatch(offered)[1]
+	frag := "a=ice-ufrag:" + ufrag + "\r\na=ice-pwd:x\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n" +
+		"a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host\r\n"
+	for _, tt := range []struct {
+		name, token, session, ctype, body string
+		status                            int
+		code                              string
+	}{
+		{"wrong content type", alice, session, "application/sdp", frag, http.StatusUnsupportedMediaType, "bad_content_type"},
+		{"unknown session", alice, "0123456789abcdef", "application/trickle-ice-sdpfrag", frag, http.StatusNotFound, "unknown_session"},
+		{"ICE restart", alice, session, "application/trickle-ice-sdpfrag", strings.Replace(frag, ufrag, "restart"+ufrag, 1),
+			http.StatusUnprocessableEntity, "ice_restart"},
+		{"another coach's view", bob, session, "application/trickle-ice-sdpfrag", frag, http.StatusForbidden, "not_your_view"},
+	} {
+		if st, code := patch(tt.token, tt.session, tt.ctype, tt.body); st != tt.status || code != tt.code {
+			t.Errorf("PATCH, %s: %d %s, want %d %s", tt.name, st, code, tt.status, tt.code)
+		}
+	}
+	if st, err := c.Delete(ctx); err != nil || st != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", st, err)
 	}
 }
 
