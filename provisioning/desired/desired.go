@@ -85,7 +85,7 @@ type Store struct {
 // box stopped before the lesson ended: nothing records now).
 func Open(dir string, base *config.Box, log *slog.Logger) (*Store, error) {
 	s := &Store{dir: dir, base: base, log: log, current: base}
-	if a, err := read(filepath.Join(dir, AppliedFile)); err != nil {
+	if a, err := readJSON[stored](filepath.Join(dir, AppliedFile)); err != nil {
 		return nil, err
 	} else if a != nil {
 		if b, err := base.WithSettings(a.Settings); err != nil {
@@ -94,12 +94,12 @@ func Open(dir string, base *config.Box, log *slog.Logger) (*Store, error) {
 			s.current, s.status.Applied = b, a.Version
 		}
 	}
-	if r, err := readRejected(filepath.Join(dir, RejectedFile)); err != nil {
+	if r, err := readJSON[rejected](filepath.Join(dir, RejectedFile)); err != nil {
 		log.Warn("the record of the last refused hub configuration is unreadable; ignoring it", "err", err)
 	} else if r != nil && r.Version > s.status.Applied {
 		s.status.Rejected, s.status.Field, s.status.Error = r.Version, r.Field, r.Error
 	}
-	p, err := read(filepath.Join(dir, PendingFile))
+	p, err := readJSON[stored](filepath.Join(dir, PendingFile))
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,8 @@ func Open(dir string, base *config.Box, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-func readRejected(path string) (*rejected, error) {
+// readJSON reads the JSON file at path; nil when there is none.
+func readJSON[T any](path string) (*T, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -121,26 +122,11 @@ func readRejected(path string) (*rejected, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	var r rejected
-	if err := json.Unmarshal(b, &r); err != nil {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &r, nil
-}
-
-func read(path string) (*stored, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	var s stored
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &s, nil
+	return &v, nil
 }
 
 // Current returns the configuration the box runs with.
