@@ -96,20 +96,10 @@ func liveStatus(code string) int {
 }
 
 func (a *API) whepOffer(w http.ResponseWriter, r *http.Request, c caller) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
-		writeError(w, http.StatusUnsupportedMediaType, "bad_content_type", "send the SDP offer with Content-Type: application/sdp")
+	offer, ok := liveBody(w, r, "application/sdp", wire.MaxSDP, "bad_sdp", "SDP offer")
+	if !ok {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, wire.MaxSDP+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_sdp", "read body: "+err.Error())
-		return
-	}
-	if len(body) > wire.MaxSDP {
-		writeError(w, http.StatusRequestEntityTooLarge, "bad_sdp", fmt.Sprintf("the offer is larger than %d bytes", wire.MaxSDP))
-		return
-	}
-	offer := string(body)
 	if err := wire.ValidateSDP("offer", offer); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_sdp", err.Error())
 		return
@@ -145,31 +135,16 @@ func (a *API) whepOffer(w http.ResponseWriter, r *http.Request, c caller) {
 // whepTrickle relays the candidates of a trickle ICE fragment to the box,
 // at most wire.MaxLiveCandidates per live.candidates command.
 func (a *API) whepTrickle(w http.ResponseWriter, r *http.Request, c caller) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != wire.SDPFragType {
-		w.Header().Set("Accept-Patch", wire.SDPFragType)
-		writeError(w, http.StatusUnsupportedMediaType, "bad_content_type", "send the candidates with Content-Type: "+wire.SDPFragType)
+	w.Header().Set("Accept-Patch", wire.SDPFragType)
+	body, ok := liveBody(w, r, wire.SDPFragType, wire.MaxSDPFrag, "bad_sdpfrag", "candidates")
+	if !ok {
 		return
 	}
-	session := r.PathValue("session")
-	if len(session) == 0 || len(session) > wire.MaxSessionLen {
-		writeError(w, http.StatusNotFound, "unknown_session", "no such live view")
+	id, session, ok := a.liveSession(w, r, c, "add to it")
+	if !ok {
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, wire.MaxSDPFrag+1))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_sdpfrag", "read body: "+err.Error())
-		return
-	}
-	if len(body) > wire.MaxSDPFrag {
-		writeError(w, http.StatusRequestEntityTooLarge, "bad_sdpfrag", fmt.Sprintf("the fragment is larger than %d bytes", wire.MaxSDPFrag))
-		return
-	}
-	id := r.PathValue("id")
-	if owner := a.viewer(id, session); c.Role != registry.RoleAdmin && owner != "" && owner != c.by() {
-		writeError(w, http.StatusForbidden, "not_your_view", "this live view was opened by "+owner+"; only they or an admin may add to it")
-		return
-	}
-	frag, err := wire.ParseSDPFrag(string(body))
+	frag, err := wire.ParseSDPFrag(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_sdpfrag", err.Error())
 		return
@@ -208,13 +183,8 @@ func (a *API) whepTrickle(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 func (a *API) whepStop(w http.ResponseWriter, r *http.Request, c caller) {
-	session := r.PathValue("session")
-	if len(session) == 0 || len(session) > wire.MaxSessionLen {
-		writeError(w, http.StatusNotFound, "unknown_session", "no such live view")
-		return
-	}
-	if owner := a.viewer(r.PathValue("id"), session); c.Role != registry.RoleAdmin && owner != "" && owner != c.by() {
-		writeError(w, http.StatusForbidden, "not_your_view", "this live view was opened by "+owner+"; only they or an admin may end it")
+	_, session, ok := a.liveSession(w, r, c, "end it")
+	if !ok {
 		return
 	}
 	d, rep, _, ok := a.send(w, r, wire.TypeLiveStop, wire.LiveStopArgs{Session: session, By: c.by()}, LiveWait)
@@ -231,6 +201,42 @@ func (a *API) whepStop(w http.ResponseWriter, r *http.Request, c caller) {
 	var res wire.LiveStopResult
 	_ = rep.DecodeResult(&res)
 	writeJSON(w, http.StatusOK, res)
+}
+
+// liveBody checks that the request carries mediaType and reads its body,
+// at most limit bytes; otherwise it answers the request (415, 400 or 413
+// with code) and returns false. what names the body in the messages.
+func liveBody(w http.ResponseWriter, r *http.Request, mediaType string, limit int, code, what string) (string, bool) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mediaType {
+		writeError(w, http.StatusUnsupportedMediaType, "bad_content_type", "send the "+what+" with Content-Type: "+mediaType)
+		return "", false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, code, "read body: "+err.Error())
+		return "", false
+	}
+	if len(body) > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, code, fmt.Sprintf("the %s: more than %d bytes", what, limit))
+		return "", false
+	}
+	return string(body), true
+}
+
+// liveSession returns the device and the live session a request names,
+// when the caller may act on it (who opened it, or an admin; doing says
+// what, for the refusal); otherwise it answers the request (404 or 403).
+func (a *API) liveSession(w http.ResponseWriter, r *http.Request, c caller, doing string) (id, session string, ok bool) {
+	id, session = r.PathValue("id"), r.PathValue("session")
+	if len(session) == 0 || len(session) > wire.MaxSessionLen {
+		writeError(w, http.StatusNotFound, "unknown_session", "no such live view")
+		return "", "", false
+	}
+	if owner := a.viewer(id, session); c.Role != registry.RoleAdmin && owner != "" && owner != c.by() {
+		writeError(w, http.StatusForbidden, "not_your_view", "this live view was opened by "+owner+"; only they or an admin may "+doing)
+		return "", "", false
+	}
+	return id, session, true
 }
 
 // viewer returns who opened live view session of device: as this hub
