@@ -261,6 +261,7 @@ type Recorder struct {
 	camFault string    // the last camera fault seen during this lesson
 	micFault string    // the last microphone fault seen during this lesson
 	lastVAt  time.Time // when the lesson's last picture arrived
+	runAt    time.Time // when this run of the lesson took its first picture
 	lastAEnd time.Duration
 	haveA    bool          // lastAEnd is set
 	lastVPTS time.Duration // pipeline time of the lesson's last picture
@@ -1050,6 +1051,7 @@ func (r *Recorder) open(idr media.AccessUnit) error {
 	r.rec = rec
 	r.pending = nil
 	r.lastVAt, r.haveA, r.vgap, r.camFault, r.micFault = time.Now(), false, nil, "", ""
+	r.runAt = r.lastVAt
 	r.lastVPTS = idr.PTS
 	if err := r.deps.Catalog.PutLesson(rec.Meta()); err != nil {
 		r.log.Error("catalog update failed", "err", err)
@@ -1129,7 +1131,11 @@ func (r *Recorder) beginStop(req StopRequest, rep chan reply) {
 		}
 		return
 	}
-	if r.rec == nil || !r.haveA || r.vgap != nil || r.lastAEnd > r.lastVPTS {
+	// No sound at all in a run older than stopDrain, or a microphone
+	// fault: none is coming. A run that has just begun (a lesson started or
+	// continued a moment ago) waits for its first sound like any other.
+	noSound := !r.haveA && (time.Since(r.runAt) >= stopDrain || r.micFault != "")
+	if r.rec == nil || noSound || r.vgap != nil || (r.haveA && r.lastAEnd > r.lastVPTS) {
 		m, err := r.stop(req)
 		if rep != nil {
 			rep <- reply{meta: m, err: err}

@@ -398,6 +398,46 @@ func TestStopDoesNotWaitForeverForSound(t *testing.T) {
 	g.waitState(StateIdle)
 }
 
+// A stop just after the start (or after a continued lesson's restart)
+// comes before the first sound: the sound is processed and encoded in
+// blocks and reaches the recorder later than the first pictures. The stop
+// waits for it, so the lesson's few pictures have their sound.
+func TestStopJustAfterStartWaitsForTheFirstSound(t *testing.T) {
+	g := newRig(t, t.TempDir(), false)
+	ctx := context.Background()
+	frame := func(k int) media.AccessUnit {
+		au := g.aus[k%len(g.aus)]
+		au.PTS = time.Duration(k) * time.Second / 30
+		au.IDR = au.IDR || k%len(g.aus) == 0
+		return au
+	}
+	g.video <- frame(0) // kept while idle: the lesson begins with it
+	if _, err := g.r.Start(ctx, StartRequest{By: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	const frames = 4
+	for k := 1; k < frames; k++ {
+		g.video <- frame(k) // pictures only: no sound has arrived yet
+	}
+	stopped := make(chan lesson.Meta, 1)
+	go func() {
+		m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
+		if err != nil {
+			t.Error(err)
+		}
+		stopped <- m
+	}()
+	g.waitState(StateStopping)
+	for a := time.Duration(0); a < frame(frames-1).PTS+40*time.Millisecond; a += 20 * time.Millisecond {
+		g.audio <- media.AudioPacket{Data: mediatest.SilentOpus, PTS: a, Samples: 960, Channels: 1}
+	}
+	m := <-stopped
+	v, a := mediatest.Durations(t, mediatest.Concat(t, g.store.Dir(m.ID)))
+	if d := v - a; a <= 0 || d > 0.04 || d < -0.04 {
+		t.Fatalf("video %.3f s, audio %.3f s: the sound of the first pictures is missing", v, a)
+	}
+}
+
 // TestReconfigureAtNextLesson: settings changed while a lesson records do
 // not touch it; the next lesson has them.
 func TestReconfigureAtNextLesson(t *testing.T) {
