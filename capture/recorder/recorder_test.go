@@ -111,6 +111,31 @@ func (g *rig) pump(n int) {
 	}
 }
 
+// frame returns picture k of the rig's stream at 30 fps (k a multiple of
+// the stream's length is a keyframe).
+func (g *rig) frame(k int) media.AccessUnit {
+	au := g.aus[k%len(g.aus)]
+	au.PTS = time.Duration(k) * time.Second / 30
+	au.IDR = au.IDR || k%len(g.aus) == 0
+	return au
+}
+
+// stopWaiting asks for a stop and returns once the recorder waits for
+// sound (StateStopping); the channel gets the closed lesson.
+func (g *rig) stopWaiting(t *testing.T, ctx context.Context) <-chan lesson.Meta {
+	t.Helper()
+	stopped := make(chan lesson.Meta, 1)
+	go func() {
+		m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
+		if err != nil {
+			t.Error(err)
+		}
+		stopped <- m
+	}()
+	g.waitState(StateStopping)
+	return stopped
+}
+
 func (g *rig) waitState(state string) Status {
 	g.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -329,12 +354,7 @@ func TestStopWaitsForLateSound(t *testing.T) {
 	g := newRig(t, t.TempDir(), false)
 	ctx := context.Background()
 	const lag = 200 * time.Millisecond
-	frame := func(k int) media.AccessUnit {
-		au := g.aus[k%len(g.aus)]
-		au.PTS = time.Duration(k) * time.Second / 30
-		au.IDR = au.IDR || k%len(g.aus) == 0
-		return au
-	}
+	frame := g.frame
 	nextA := time.Duration(0)
 	soundUntil := func(end time.Duration) {
 		for ; nextA+20*time.Millisecond <= end; nextA += 20 * time.Millisecond {
@@ -351,15 +371,7 @@ func TestStopWaitsForLateSound(t *testing.T) {
 		soundUntil(au.PTS - lag)
 		g.video <- au
 	}
-	stopped := make(chan lesson.Meta, 1)
-	go func() {
-		m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
-		if err != nil {
-			t.Error(err)
-		}
-		stopped <- m
-	}()
-	g.waitState(StateStopping)
+	stopped := g.stopWaiting(t, ctx)
 	// Pictures after the stop are not recorded; the late sound is.
 	g.video <- frame(frames)
 	soundUntil(frame(frames-1).PTS + 40*time.Millisecond)
@@ -405,12 +417,7 @@ func TestStopDoesNotWaitForeverForSound(t *testing.T) {
 func TestStopJustAfterStartWaitsForTheFirstSound(t *testing.T) {
 	g := newRig(t, t.TempDir(), false)
 	ctx := context.Background()
-	frame := func(k int) media.AccessUnit {
-		au := g.aus[k%len(g.aus)]
-		au.PTS = time.Duration(k) * time.Second / 30
-		au.IDR = au.IDR || k%len(g.aus) == 0
-		return au
-	}
+	frame := g.frame
 	g.video <- frame(0) // kept while idle: the lesson begins with it
 	if _, err := g.r.Start(ctx, StartRequest{By: "cli"}); err != nil {
 		t.Fatal(err)
@@ -419,15 +426,7 @@ func TestStopJustAfterStartWaitsForTheFirstSound(t *testing.T) {
 	for k := 1; k < frames; k++ {
 		g.video <- frame(k) // pictures only: no sound has arrived yet
 	}
-	stopped := make(chan lesson.Meta, 1)
-	go func() {
-		m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
-		if err != nil {
-			t.Error(err)
-		}
-		stopped <- m
-	}()
-	g.waitState(StateStopping)
+	stopped := g.stopWaiting(t, ctx)
 	for a := time.Duration(0); a < frame(frames-1).PTS+40*time.Millisecond; a += 20 * time.Millisecond {
 		g.audio <- media.AudioPacket{Data: mediatest.SilentOpus, PTS: a, Samples: 960, Channels: 1}
 	}
