@@ -1,4 +1,4 @@
-# Sourced by the bench scripts that start processes (bench-live.sh,
+# Sourced by the bench scripts that start processes (bench.sh, bench-live.sh,
 # bench-remote.sh): log and die prefixed with $bench_name, the list of
 # started processes (pids; die shows the tail of $last_log), and a cleanup
 # on exit that stops them newest first and removes $work unless BENCH_KEEP

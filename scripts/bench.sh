@@ -28,18 +28,10 @@ only=${BENCH_ONLY:-record,taps,array,upload,remote,encode,live,glass}
 want() { [[ ,$only, == *,$1,* ]]; }
 tap_count=${BENCH_TAPS:-20}
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-
-daemon_pid=""
-daemon_log=""
-die() {
-	printf 'bench: FAILED: %s\n' "$*" >&2
-	if [[ -n $daemon_log && -s $daemon_log ]]; then
-		printf 'bench: last lines of %s:\n' "$daemon_log" >&2
-		tail -n 20 "$daemon_log" | sed 's/^/    /' >&2
-	fi
-	exit 1
-}
+bench_name=bench
+# shellcheck source=scripts/bench-procs.sh
+source scripts/bench-procs.sh
+daemon_pid="" # the classcapd this script runs now, if any (also in pids)
 
 for tool in ffmpeg ffprobe espeak-ng go; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/install-deps.sh installs it)"
@@ -58,40 +50,12 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/classcap-bench.XXXXXX")
 
-# stop_daemon ends the daemon this script started: SIGTERM, then SIGKILL
-# when it has not exited within 10 s.
+# stop_daemon ends the daemon this script started (bench-procs.sh's stop).
 stop_daemon() {
-	local pid=$daemon_pid
-	[[ -n $pid ]] || return 0
-	daemon_pid=""
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		local deadline=$((SECONDS + 10))
-		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "classcapd (pid $pid) did not stop within 10 s of SIGTERM; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || true
+	[[ -n $daemon_pid ]] || return 0
+	stop "$daemon_pid"
+	daemon_pid="" pids=()
 }
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	stop_daemon
-	if [[ -n ${BENCH_KEEP:-} ]]; then
-		log "work directory kept: $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 log "work directory $work"
 go build -o "$work/benchtool" ./scripts/benchtool || die "build scripts/benchtool"
@@ -101,9 +65,10 @@ bt="$work/benchtool"
 # its camera and microphone deliver.
 start_daemon() {
 	local cfg=$1 name=$2 socket=$3
-	daemon_log="$work/$name.log"
-	bin/classcapd -config "$cfg" >"$daemon_log" 2>&1 &
+	last_log="$work/$name.log"
+	bin/classcapd -config "$cfg" >"$last_log" 2>&1 &
 	daemon_pid=$!
+	pids=("$daemon_pid")
 	"$bt" ready -socket "$socket" -timeout 20s || die "classcapd ($name) did not come up"
 	kill -0 "$daemon_pid" 2>/dev/null || die "classcapd ($name) exited"
 }
@@ -195,7 +160,7 @@ EOF
 		die "lesson $lesson_id has no media duration"
 	ours_cpus+=("$per_s")
 	ours_rsss+=("$rss")
-	daemon_log=""
+	last_log=""
 }
 
 # peer: ffmpeg on the same input, as fast as it goes.
@@ -256,7 +221,7 @@ EOF
 log "classcapd (sim): ${tap_count} record start/stop cycles"
 start_daemon "$work/sim.toml" sim "$sock"
 "$bt" taps -socket "$sock" -n "$tap_count" -hold 1s -gap 1s >"$work/taps.txt" || die "record start/stop cycles"
-cached=$(grep -c 'from_cache=true' "$daemon_log" || true)
+cached=$(grep -c 'from_cache=true' "$last_log" || true)
 stop_daemon
 log "first-picture latencies (ms): $(paste -sd' ' "$work/taps.txt"); ${cached} of ${tap_count} started from the cached keyframe"
 p50=$("$bt" quantile -p 0.5 <"$work/taps.txt")
