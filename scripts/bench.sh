@@ -8,6 +8,12 @@
 #                              fMP4 segments + HLS with fsync. Peer: ffmpeg doing the same (-c:v copy,
 #                              libopus, -f hls -hls_segment_type fmp4) on the same input, as fast as it goes.
 #                              Three runs of each, taken in turns; the medians are compared.
+#                              classcapd links libopus 1.5.2 built from source (scripts/libopus.sh),
+#                              ffmpeg Debian's libopus 1.3.1.
+#   record_cpu_per_media_s_same_libopus
+#                              the same, with ffmpeg run on classcapd's libopus (LD_LIBRARY_PATH to
+#                              the shared build of scripts/libopus.sh): what the rest of each
+#                              recording path costs, the encoder being equal.
 #   record_rss_mb              peak RSS (VmHWM) of classcapd, the highest of its three runs; peer: ffmpeg's
 #                              maxrss (median).
 #   tap_to_first_frame_ms      sim profile, 1280x720 30 fps: median over N record start/stop cycles of the
@@ -163,43 +169,63 @@ EOF
 	last_log=""
 }
 
-# peer: ffmpeg on the same input, as fast as it goes.
+# peer: ffmpeg on the same input, as fast as it goes. With LIBDIR, ffmpeg
+# loads libopus from there; its figures go to same_cpus.
 record_peer() {
-	local run=$1
-	local out="$work/peer$run" cpu rss peer_media per_s
+	local run=$1 libdir=${2:-}
+	local name="peer$run${libdir:+-same}"
+	local out="$work/$name" cpu rss peer_media per_s
 	mkdir -p "$out"
-	"$bt" rusage -o "$work/peer$run.rusage" -- ffmpeg -hide_banner -loglevel error -nostdin -y \
+	LD_LIBRARY_PATH=$libdir "$bt" rusage -o "$work/$name.rusage" -- ffmpeg -hide_banner -loglevel error -nostdin -y \
 		-f h264 -framerate 30 -i "$video" -i "$audio" -map 0:v -map 1:a \
 		-c:v copy -bsf:v setts=ts=N:time_base=1/30 \
 		-c:a libopus -b:a 32k -compression_level 10 -application voip -ac 1 \
 		-f hls -hls_segment_type fmp4 -hls_time 4 -hls_playlist_type vod \
 		-hls_fmp4_init_filename init.mp4 -hls_segment_filename "$out/seg_%05d.m4s" "$out/index.m3u8" ||
-		die "ffmpeg (peer) run $run"
+		die "ffmpeg (peer${libdir:+, libopus from $libdir}) run $run"
 	peer_media=$(probe_hls "$out")
-	read -r cpu rss <"$work/peer$run.rusage"
+	read -r cpu rss <"$work/$name.rusage"
 	per_s=$(div "$cpu" "$peer_media" "%.4f") || die "peer output has no duration"
+	if [[ -n $libdir ]]; then
+		same_cpus+=("$per_s")
+		log "ffmpeg run $run with libopus from $libdir: ${cpu} s CPU for ${peer_media} s of media"
+		return
+	fi
 	peer_cpus+=("$per_s")
 	peer_rsss+=("$rss")
 	log "ffmpeg run $run: ${cpu} s CPU for ${peer_media} s of media, peak RSS ${rss} MB"
 }
 
+# The shared libopus that scripts/libopus.sh built beside the daemon's, and
+# proof that ffmpeg's libavcodec picks it up.
+opus_lib=$PWD/build/opus/linux-$(go env GOARCH)/lib
+[[ -f $opus_lib/libopus.so.0 ]] || die "$opus_lib/libopus.so.0 is missing: run make build (scripts/libopus.sh)"
+LD_LIBRARY_PATH=$opus_lib ldd "$(command -v ffmpeg)" | grep -q "libopus.so.0 => $opus_lib/" ||
+	die "ffmpeg does not load libopus from $opus_lib"
+log "classcapd links $(bin/classcapd -version | sed -n 2p); ffmpeg links $(ldd "$(command -v ffmpeg)" | awk '/libopus/ {print $3}')"
+
+
 ours_cpus=()
 ours_rsss=()
 peer_cpus=()
 peer_rsss=()
+same_cpus=()
 for run in 1 2 3; do
-	log "run $run of 3: classcapd recording ${record_seconds} s, then ffmpeg"
+	log "run $run of 3: classcapd recording ${record_seconds} s, then ffmpeg, then ffmpeg on classcapd's libopus"
 	record_ours "$run"
 	record_peer "$run"
+	record_peer "$run" "$opus_lib"
 done
 median() { printf '%s\n' "$@" | "$bt" quantile -p 0.5; }
 ours_cpu=$(printf '%.4f' "$(median "${ours_cpus[@]}")")
 ours_rss=$(printf '%.1f' "$(printf '%s\n' "${ours_rsss[@]}" | sort -g | tail -n 1)") # the highest peak
 peer_cpu=$(printf '%.4f' "$(median "${peer_cpus[@]}")")
 peer_rss=$(printf '%.1f' "$(median "${peer_rsss[@]}")")
-log "CPU s per media s, run by run: classcapd ${ours_cpus[*]}; ffmpeg ${peer_cpus[*]}"
+same_cpu=$(printf '%.4f' "$(median "${same_cpus[@]}")")
+log "CPU s per media s, run by run: classcapd ${ours_cpus[*]}; ffmpeg ${peer_cpus[*]}; ffmpeg on classcapd's libopus ${same_cpus[*]}"
 
 "$bt" line -name record_cpu_per_media_s -ours "$ours_cpu" -peer "$peer_cpu" -unit cpu_s_per_media_s
+"$bt" line -name record_cpu_per_media_s_same_libopus -ours "$ours_cpu" -peer "$same_cpu" -unit cpu_s_per_media_s
 "$bt" line -name record_rss_mb -ours "$ours_rss" -peer "$peer_rss" -unit MB
 
 fi

@@ -13,8 +13,9 @@ package audio
 #include <fcntl.h>
 
 // The few libopus entry points used here, declared rather than included so
-// that no header path is needed: the static library itself is linked through
-// the blank import of github.com/pion/mediadevices/pkg/codec/opus below.
+// that no header path is needed: the static library itself is linked by
+// opus_src.go (libopus built by scripts/libopus.sh, -tags opussrc) or
+// opus_bundled.go (the one mediadevices ships).
 typedef struct OpusEncoder OpusEncoder;
 OpusEncoder *opus_encoder_create(int32_t Fs, int channels, int application, int *error);
 void opus_encoder_destroy(OpusEncoder *st);
@@ -22,6 +23,7 @@ int32_t opus_encode_float(OpusEncoder *st, const float *pcm, int frame_size,
 	unsigned char *data, int32_t max_data_bytes);
 int opus_encoder_ctl(OpusEncoder *st, int request, ...);
 const char *opus_strerror(int error);
+const char *opus_get_version_string(void);
 
 // opus_encoder_ctl is variadic, which cgo cannot call directly.
 static int classcap_opus_set(OpusEncoder *st, int request, int value) {
@@ -174,10 +176,6 @@ import (
 	"unsafe"
 
 	"github.com/classcap/classcap/capture/media"
-
-	// Links the static libopus shipped for linux amd64/arm64/armv7 (or the
-	// system one with -tags dynamic).
-	_ "github.com/pion/mediadevices/pkg/codec/opus"
 )
 
 // libopus constants (opus_defines.h).
@@ -188,6 +186,9 @@ const (
 	opusSetComplexityReq    = 4010
 	opusGetLookaheadRequest = 4027
 )
+
+// OpusVersion names the libopus linked in, e.g. "libopus 1.5.2".
+func OpusVersion() string { return C.GoString(C.opus_get_version_string()) }
 
 // workerSlots is the depth of the worker's ring (CLASSCAP_SLOTS).
 const workerSlots = C.CLASSCAP_SLOTS

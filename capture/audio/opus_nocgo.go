@@ -12,6 +12,9 @@ import (
 // link libopus.
 var errNoCgo = errors.New("opus encoder: built without cgo (CGO_ENABLED=0), libopus unavailable")
 
+// OpusVersion says that no libopus is linked in.
+func OpusVersion() string { return "none (built without cgo)" }
+
 // Encoder is unavailable without cgo: NewEncoder always fails.
 type Encoder struct{}
 

@@ -14,6 +14,7 @@ import (
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/classcap/classcap/capture/audio"
 	"github.com/classcap/classcap/capture/catalog"
 	"github.com/classcap/classcap/capture/durable"
 	"github.com/classcap/classcap/capture/lesson"
@@ -469,7 +470,7 @@ func (d *daemon) Run(ctx context.Context) error {
 
 	sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	d.log.Info("classcapd running", "version", version, "device", d.cfg.Device.ID, "profile", d.cfg.Hardware.Profile,
-		"encoder", d.pipeline.Encoder(), "socket", d.cfg.SocketPath(), "lessons", d.store.Root())
+		"encoder", d.pipeline.Encoder(), "opus", audio.OpusVersion(), "socket", d.cfg.SocketPath(), "lessons", d.store.Root())
 
 	select {
 	case <-ctx.Done():

@@ -6,7 +6,7 @@
 //
 //	classcapd -config FILE          run until SIGINT or SIGTERM
 //	classcapd -config FILE -check   validate FILE, name every bad field, exit
-//	classcapd -version              print the version
+//	classcapd -version              print the version, and the libopus linked in
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/classcap/classcap/capture/audio"
 	"github.com/classcap/classcap/provisioning/config"
 )
 
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, version)
+		fmt.Fprintln(stdout, audio.OpusVersion())
 		return nil
 	}
 	cfg, err := config.LoadBox(*configPath)
