@@ -72,6 +72,19 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// GatherTimeout bounds ICE gathering for an answer (default 10 s).
 	GatherTimeout time.Duration
+	// ICE is the STUN and TURN servers each view gathers candidates
+	// through, and whether it may use only relayed ones; SetICE changes it
+	// for the views that begin afterwards.
+	ICE ICE
+}
+
+// ICE is the ICE servers and transport policy of the views.
+type ICE struct {
+	Servers []webrtc.ICEServer
+	// Policy is webrtc.ICETransportPolicyAll (the zero value: any
+	// candidate) or webrtc.ICETransportPolicyRelay (only through a TURN
+	// server of Servers).
+	Policy webrtc.ICETransportPolicy
 }
 
 // Source is where viewers read the media (capture/stream).
@@ -147,6 +160,7 @@ type Manager struct {
 	api  *webrtc.API
 
 	mu      sync.Mutex
+	ice     ICE // for the next view
 	views   map[string]*view
 	vetoed  bool
 	vetoFor string // the lesson (or "" when idle) the veto lasts for
@@ -200,8 +214,33 @@ func New(cfg Config, deps Deps) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, deps: deps, log: deps.Log, api: api, views: map[string]*view{},
+	return &Manager{cfg: cfg, deps: deps, log: deps.Log, api: api, ice: cloneICE(cfg.ICE), views: map[string]*view{},
 		viewAdded: make(chan struct{}, 1)}, nil
+}
+
+// SetICE changes the ICE servers and transport policy for the views that
+// begin from now on; views under way keep theirs.
+func (m *Manager) SetICE(ice ICE) {
+	m.mu.Lock()
+	m.ice = cloneICE(ice)
+	m.mu.Unlock()
+}
+
+// configuration is the PeerConnection configuration of a new view.
+func (m *Manager) configuration() webrtc.Configuration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ice := cloneICE(m.ice)
+	return webrtc.Configuration{ICEServers: ice.Servers, ICETransportPolicy: ice.Policy}
+}
+
+func cloneICE(ice ICE) ICE {
+	out := ICE{Policy: ice.Policy, Servers: make([]webrtc.ICEServer, 0, len(ice.Servers))}
+	for _, s := range ice.Servers {
+		s.URLs = slices.Clone(s.URLs)
+		out.Servers = append(out.Servers, s)
+	}
+	return out
 }
 
 // newAPI builds the pion API: H.264 and Opus, NACK answers and RTCP

@@ -63,7 +63,7 @@ func newView(m *Manager, req OfferRequest) *view {
 
 // negotiate answers the offer, ICE gathered completely.
 func (v *view) negotiate(ctx context.Context) (string, error) {
-	pc, err := v.m.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := v.m.api.NewPeerConnection(v.m.configuration())
 	if err != nil {
 		return "", fmt.Errorf("live: new peer connection: %w", err)
 	}

@@ -29,6 +29,7 @@ import (
 //     end), and the recorder's audio parameters with them;
 //   - audio.keep_raw: from the next lesson (the set waited for the lesson
 //     to end);
+//   - live view: the ICE servers and transport policy, for the next viewer;
 //   - video.encoder (hardware or software, chosen by probing): set up when
 //     the daemon starts, so it takes effect at its next start (the applied
 //     set is kept and laid over the file then).
@@ -123,6 +124,7 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 	if err := d.recorder.Reconfigure(ctx, recorderSettings(c, d.audio.Load())); err != nil && ctx.Err() == nil {
 		log.Error("recorder settings", "err", err)
 	}
+	d.live.SetICE(liveICE(c.Live))
 	if e := d.encoder.get(); e != nil {
 		e.SetParams(c.Video.BitrateKbps*1000, c.KeyframeInterval())
 	}

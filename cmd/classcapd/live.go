@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/classcap/classcap/capture/live"
 	"github.com/classcap/classcap/capture/recorder"
@@ -24,6 +27,7 @@ func newLive(cfg *config.Box, d *daemon) (*live.Manager, error) {
 		UDPPortMax: uint16(lc.UDPPortMax),
 		Queue:      lc.Queue,
 		MaxViewers: lc.MaxViewers,
+		ICE:        liveICE(lc),
 	}, live.Deps{
 		Source:        d.stream,
 		Tap:           d.tap,
@@ -52,6 +56,22 @@ func newLive(cfg *config.Box, d *daemon) (*live.Manager, error) {
 		},
 		Log: d.log.With("component", "live"),
 	})
+}
+
+// liveICE is [live]'s ICE servers and transport policy for pion.
+func liveICE(lc config.LiveSection) live.ICE {
+	ice := live.ICE{Policy: webrtc.ICETransportPolicyAll}
+	if lc.ICETransportPolicy == "relay" {
+		ice.Policy = webrtc.ICETransportPolicyRelay
+	}
+	for _, s := range lc.ICEServers {
+		is := webrtc.ICEServer{URLs: slices.Clone(s.URLs), Username: s.Username, CredentialType: webrtc.ICECredentialTypePassword}
+		if s.Credential != "" {
+			is.Credential = s.Credential
+		}
+		ice.Servers = append(ice.Servers, is)
+	}
+	return ice
 }
 
 // ledMux lays the live view's "watched" patterns over the recorder's: a

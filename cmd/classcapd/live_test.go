@@ -1,7 +1,13 @@
 package main
 
 import (
+	"reflect"
 	"testing"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/classcap/classcap/capture/live"
+	"github.com/classcap/classcap/provisioning/config"
 
 	"github.com/classcap/classcap/device/led"
 	"github.com/classcap/classcap/device/sim"
@@ -40,3 +46,26 @@ func TestLEDMuxShowsWatched(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestLiveICE(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   config.LiveSection
+		want live.ICE
+	}{
+		{"default", config.DefaultBox().Live, live.ICE{Policy: webrtc.ICETransportPolicyAll}},
+		{"relay", config.LiveSection{ICETransportPolicy: "relay", ICEServers: []config.ICEServer{
+			{URLs: []string{"stun:s.example.net"}},
+			{URLs: []string{"turn:t.example.net?transport=udp", "turns:t.example.net"}, Username: "u", Credential: "p"},
+		}}, live.ICE{Policy: webrtc.ICETransportPolicyRelay, Servers: []webrtc.ICEServer{
+			{URLs: []string{"stun:s.example.net"}},
+			{URLs: []string{"turn:t.example.net?transport=udp", "turns:t.example.net"}, Username: "u", Credential: "p"},
+		}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := liveICE(tc.in); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

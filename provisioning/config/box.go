@@ -150,6 +150,13 @@ type LiveSection struct {
 	Queue int `toml:"queue_frames"`
 	// MaxViewers bounds the views at once.
 	MaxViewers int `toml:"max_viewers"`
+	// ICEServers are the STUN and TURN servers the box's side of each view
+	// uses ([[live.ice_servers]]): a TURN server relays for a viewer that
+	// cannot reach the box (NAT, firewall).
+	ICEServers []ICEServer `toml:"ice_servers"`
+	// ICETransportPolicy is "all" (any candidate) or "relay" (only through
+	// a TURN server of ICEServers).
+	ICETransportPolicy string `toml:"ice_transport_policy"`
 }
 
 // Allowed values, in the order error messages list them.
@@ -225,9 +232,10 @@ func DefaultBox() Box {
 			ClaimFile: "/boot/firmware/classcap-claim",
 		},
 		Live: LiveSection{
-			Allow:      "recording",
-			Queue:      60,
-			MaxViewers: 4,
+			Allow:              "recording",
+			Queue:              60,
+			MaxViewers:         4,
+			ICETransportPolicy: "all",
 		},
 	}
 }
@@ -431,6 +439,7 @@ func (b *Box) Validate() error {
 	}
 	p.intRange("live.queue_frames", int64(lv.Queue), 4, 600)
 	p.intRange("live.max_viewers", int64(lv.MaxViewers), 1, 32)
+	p.iceServers("live", lv.ICEServers, lv.ICETransportPolicy)
 
 	return p.err()
 }

@@ -14,6 +14,7 @@ type Hub struct {
 	Hub    HubSection       `toml:"hub"`
 	Broker BrokerSection    `toml:"broker"`
 	Enroll HubEnrollSection `toml:"enroll"`
+	Live   HubLiveSection   `toml:"live"`
 
 	// Warnings lists what the file set that this version does not know.
 	Warnings []string `toml:"-"`
@@ -66,6 +67,17 @@ type HubEnrollSection struct {
 	CertDays int `toml:"cert_days"`
 }
 
+// HubLiveSection is [live]: what the hub tells live viewers.
+type HubLiveSection struct {
+	// ICEServers are the STUN and TURN servers offered to viewers
+	// ([[live.ice_servers]]): in each WHEP answer as Link headers, and to
+	// the hub's web page.
+	ICEServers []ICEServer `toml:"ice_servers"`
+	// ICETransportPolicy is what the hub's web page asks of its browser:
+	// "all" or "relay" (only through a TURN server of ICEServers).
+	ICETransportPolicy string `toml:"ice_transport_policy"`
+}
+
 // DefaultHub returns the configuration used for every key a file leaves out.
 func DefaultHub() Hub {
 	return Hub{
@@ -80,6 +92,9 @@ func DefaultHub() Hub {
 		},
 		Enroll: HubEnrollSection{
 			CertDays: 30,
+		},
+		Live: HubLiveSection{
+			ICETransportPolicy: "all",
 		},
 	}
 }
@@ -198,6 +213,9 @@ func (h *Hub) Validate() error {
 		p.brokerURL("enroll.broker_url", e.BrokerURL)
 	}
 	p.intRange("enroll.cert_days", int64(e.CertDays), 1, 825)
+
+	// [live]
+	p.iceServers("live", h.Live.ICEServers, h.Live.ICETransportPolicy)
 	return p.err()
 }
 

@@ -17,11 +17,15 @@ var RemoteKeys = []string{
 	"recording.", "video.", "audio.",
 	"uplink.upload_concurrency", "uplink.upload_rate_kbps", "uplink.upload_windows",
 	"uplink.retention_days", "uplink.retention_min_free_mb",
+	"live.ice_servers", "live.ice_transport_policy",
 }
 
+// remoteAllowed reports whether the hub may set key: one of RemoteKeys, in
+// a section RemoteKeys allows, or inside a table array it allows
+// (live.ice_servers.urls).
 func remoteAllowed(key string) bool {
 	for _, k := range RemoteKeys {
-		if key == k || (strings.HasSuffix(k, ".") && strings.HasPrefix(key, k)) {
+		if key == k || strings.HasPrefix(key, strings.TrimSuffix(k, ".")+".") {
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,10 @@ type Options struct {
 	Stalled bool
 	// Loopback offers loopback candidates (a box on the same machine).
 	Loopback bool
+	// ICEServers are STUN and TURN servers to gather candidates through;
+	// ICETransportPolicy relay uses only the TURN servers' relayed ones.
+	ICEServers         []webrtc.ICEServer
+	ICETransportPolicy webrtc.ICETransportPolicy
 }
 
 // Viewer is one receiving PeerConnection.
@@ -76,7 +81,7 @@ func Dial(ctx context.Context, signal Signal, o Options) (*Viewer, error) {
 	se.SetIncludeLoopbackCandidate(o.Loopback)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: o.ICEServers, ICETransportPolicy: o.ICETransportPolicy})
 	if err != nil {
 		return nil, fmt.Errorf("whep: new peer connection: %w", err)
 	}
@@ -298,6 +303,17 @@ func (v *Viewer) Connected() <-chan struct{} { return v.connected }
 // FirstKeyframe is closed when the first keyframe begins to arrive.
 func (v *Viewer) FirstKeyframe() <-chan struct{} { return v.firstIDR }
 
+// SelectedPair is the ICE candidate pair the connection sends and
+// receives on (its local candidate's type is relay when a TURN server
+// carries the media); nil before one is selected.
+func (v *Viewer) SelectedPair() (*webrtc.ICECandidatePair, error) {
+	p, err := v.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil {
+		return nil, fmt.Errorf("whep: selected candidate pair: %w", err)
+	}
+	return p, nil
+}
+
 // State is the connection's state.
 func (v *Viewer) State() webrtc.PeerConnectionState { return v.pc.ConnectionState() }
 
@@ -317,6 +333,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	location string
+	links    []string
 }
 
 // Error is a refusal by the endpoint.
@@ -369,6 +386,7 @@ func (c *Client) Signal(ctx context.Context, offer string) (string, error) {
 	}
 	c.mu.Lock()
 	c.location = u.String()
+	c.links = resp.Header.Values("Link")
 	c.mu.Unlock()
 	return string(body), nil
 }
@@ -401,6 +419,14 @@ func (c *Client) Location() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.location
+}
+
+// Links are the Link headers of the answer (after Signal): the endpoint's
+// STUN and TURN servers, rel="ice-server".
+func (c *Client) Links() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.links)
 }
 
 // Delete ends the session (DELETE on its Location) and returns the status.

@@ -1,0 +1,92 @@
+package live
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/classcap/classcap/capture/live/turntest"
+	"github.com/classcap/classcap/capture/live/whep"
+)
+
+// dialAnswer dials like fixture.dial and also returns the box's answer.
+func (fx *fixture) dialAnswer(t *testing.T, session string, o whep.Options) (*whep.Viewer, string) {
+	t.Helper()
+	o.Loopback = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var answer string
+	v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
+		a, err := fx.m.Offer(ctx, OfferRequest{Session: session, Viewer: "coach:test", SDP: offer})
+		answer = a
+		return a, err
+	}, o)
+	if err != nil {
+		t.Fatalf("dial %s: %v", session, err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v, answer
+}
+
+// candidateTypes are the types of the candidates in an SDP ("host",
+// "srflx", "relay").
+func candidateTypes(sdp string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(sdp, "\n") {
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "typ" {
+				out[f[i+1]]++
+			}
+		}
+	}
+	return out
+}
+
+func TestViewThroughTURN(t *testing.T) {
+	turnSrv := turntest.Start(t)
+	relay := ICE{Servers: []webrtc.ICEServer{turnSrv.ICEServer()}, Policy: webrtc.ICETransportPolicyRelay}
+	fx := newFixture(t, Config{ICE: relay})
+	v, answer := fx.dialAnswer(t, "s1", whep.Options{ICEServers: relay.Servers, ICETransportPolicy: webrtc.ICETransportPolicyRelay})
+	if types := candidateTypes(answer); types["relay"] == 0 || len(types) != 1 {
+		t.Fatalf("the box answered with candidates %v, want relay only", types)
+	}
+	waitFor(t, "frames and audio arrive through the TURN server", func() bool {
+		c := v.Counts()
+		return c.VideoFrames >= 30 && c.AudioPackets >= 30 && c.Keyframes >= 1
+	})
+	p, err := v.SelectedPair()
+	if err != nil || p == nil {
+		t.Fatalf("selected pair %v, %v", p, err)
+	}
+	if p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("selected pair %s, want relay on both sides", p)
+	}
+	if got, media := turnSrv.Received(), v.Counts().VideoBytes; got < media {
+		t.Fatalf("the TURN server received %d bytes, fewer than the %d bytes of video the viewer got", got, media)
+	}
+}
+
+func TestSetICEForTheNextView(t *testing.T) {
+	turnSrv := turntest.Start(t)
+	fx := newFixture(t, Config{Allow: AllowAlways})
+	_, before := fx.dialAnswer(t, "s1", whep.Options{})
+	if types := candidateTypes(before); types["host"] == 0 || types["relay"] != 0 {
+		t.Fatalf("without ICE servers the box answered with candidates %v, want host ones", types)
+	}
+	servers := []webrtc.ICEServer{turnSrv.ICEServer()}
+	fx.m.SetICE(ICE{Servers: servers, Policy: webrtc.ICETransportPolicyRelay})
+	servers[0].URLs[0] = "turn:changed.invalid" // SetICE keeps its own copy
+	v, after := fx.dialAnswer(t, "s2", whep.Options{ICEServers: []webrtc.ICEServer{turnSrv.ICEServer()},
+		ICETransportPolicy: webrtc.ICETransportPolicyRelay})
+	if types := candidateTypes(after); types["relay"] == 0 || len(types) != 1 {
+		t.Fatalf("after SetICE relay the box answered with candidates %v, want relay only", types)
+	}
+	waitFor(t, "frames arrive through the TURN server", func() bool { return v.Counts().VideoFrames >= 10 })
+}

@@ -1,0 +1,84 @@
+// Package turntest runs a TURN server (pion/turn) on loopback for tests of
+// live view through a relay: UDP on 127.0.0.1 at a free port, one user with
+// a static long-term credential, relayed addresses on 127.0.0.1. It counts
+// the bytes clients send it, so a test can tell that media went through it.
+package turntest
+
+import (
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pion/turn/v5"
+	"github.com/pion/webrtc/v4"
+)
+
+// Realm, Username and Password are the server's only credential.
+const (
+	Realm    = "classcap.test"
+	Username = "classcap"
+	Password = "relay-secret"
+)
+
+// Server is a running TURN server.
+type Server struct {
+	// URL is turn:127.0.0.1:<port>?transport=udp.
+	URL string
+
+	received atomic.Uint64
+}
+
+// Start runs a TURN server until the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("turntest: listen: %v", err)
+	}
+	s := &Server{URL: fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr())}
+	key := turn.GenerateAuthKey(Username, Realm, Password)
+	srv, err := turn.NewServer(turn.ServerConfig{
+		Realm: Realm,
+		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
+			if ra.Username != Username {
+				return "", nil, false
+			}
+			return ra.Username, key, true
+		},
+		PacketConnConfigs: []turn.PacketConnConfig{{
+			PacketConn: &counting{PacketConn: pc, n: &s.received},
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
+				RelayAddress: net.ParseIP("127.0.0.1"),
+				Address:      "127.0.0.1",
+			},
+		}},
+	})
+	if err != nil {
+		pc.Close()
+		t.Fatalf("turntest: new server: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// ICEServer is the server as a pion ICE server, with its credential.
+func (s *Server) ICEServer() webrtc.ICEServer {
+	return webrtc.ICEServer{URLs: []string{s.URL}, Username: Username, Credential: Password}
+}
+
+// Received counts the bytes clients sent the server (requests and the
+// data they relay).
+func (s *Server) Received() uint64 { return s.received.Load() }
+
+// counting counts the bytes read from the server's socket.
+type counting struct {
+	net.PacketConn
+	n *atomic.Uint64
+}
+
+func (c *counting) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	c.n.Add(uint64(n))
+	return n, addr, err
+}
