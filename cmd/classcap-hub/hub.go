@@ -119,6 +119,7 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	comps = append(comps, configPusher(en, configs, reg, fl, log.With("component", "config")))
 	// The HTTP API, on TCP for people and on the local socket for the CLI verbs.
 	a := api.New(reg, fl, log.With("component", "api"))
+	a.SetLiveICE(liveICE(cfg.Live)) // the STUN and TURN servers told to live viewers
 	httpLn, err := net.Listen("tcp", cfg.Hub.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Hub.HTTPListen, err)
@@ -273,4 +274,13 @@ func newMux(a http.Handler, tus http.Handler) *http.ServeMux {
 	mux.Handle("GET /{$}", page)
 	mux.Handle("GET /static/", page)
 	return mux
+}
+
+// liveICE is the hub's [live] ICE servers as the API tells them to viewers.
+func liveICE(lc config.HubLiveSection) api.LiveICE {
+	ice := api.LiveICE{Policy: lc.ICETransportPolicy}
+	for _, s := range lc.ICEServers {
+		ice.Servers = append(ice.Servers, api.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return ice
 }

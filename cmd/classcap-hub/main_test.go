@@ -158,6 +158,17 @@ log_level = "chatty"
 [broker]
 url = "http://x"
 `)
+	badLive := writeConfig(t, `
+[hub]
+data_dir = "`+never+`"
+[live]
+ice_transport_policy = "relay"
+[[live.ice_servers]]
+urls = ["http://turn.example.net"]
+[[live.ice_servers]]
+urls = ["turn:turn.example.net?transport=udp"]
+username = "classcap"
+`)
 	tests := []struct {
 		name   string
 		args   []string
@@ -170,6 +181,9 @@ url = "http://x"
 		{"check bad lists every field", []string{"-config", bad, "-check"}, 1, nil,
 			[]string{bad, "4 problems", "broker.password_file: is required", `hub.http_listen: "localhost" is not host:port`,
 				`hub.log_level: "chatty" is not one of`, `broker.url: "http://x": scheme "http"`}},
+		{"check bad live ICE servers", []string{"-config", badLive, "-check"}, 1, nil,
+			[]string{badLive, "2 problems", `live.ice_servers[0].urls: "http://turn.example.net": scheme "http" is not one of stun, stuns, turn, turns`,
+				"live.ice_servers[1].credential: is required"}},
 		{"check missing file", []string{"-config", filepath.Join(t.TempDir(), "none.toml"), "-check"}, 1, nil,
 			[]string{"none.toml", "no such file"}},
 		{"token bad role", []string{"-config", good, "token", "create", "-role", "teacher", "-name", "x"}, 2, nil,

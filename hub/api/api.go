@@ -61,6 +61,9 @@ type API struct {
 
 	viewsMu sync.Mutex
 	viewers map[string]liveSession // device/session -> the live view as this hub answered it
+
+	iceMu sync.Mutex
+	ice   LiveICE // told to viewers (SetLiveICE)
 }
 
 // New returns the API over reg and cmd.

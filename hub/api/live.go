@@ -21,7 +21,8 @@ import (
 // live.candidates. An ICE restart (a fragment with another ufrag than the
 // offer's) is refused with 422 ice_restart: post a new offer instead.
 //
-//	POST   /live/{id}/whep            application/sdp offer -> 201, answer, Location
+//	POST   /live/{id}/whep            application/sdp offer -> 201, answer, Location,
+//	                                  a Link rel="ice-server" per STUN/TURN URL (ice.go)
 //	PATCH  /live/{id}/whep/{session}  application/trickle-ice-sdpfrag -> 204;
 //	                                  415 other types, 413 over 16 KiB, 400 a bad
 //	                                  fragment, 403 another coach's view, 404 no
@@ -53,6 +54,7 @@ func (a *API) routeLive() {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no live route %s %s", r.Method, r.URL.Path))
 	})
 	a.route("GET /api/v1/devices/{id}/views", registry.RoleCoach, a.listViews)
+	a.route("GET /api/v1/live/ice", registry.RoleCoach, a.getLiveICE)
 }
 
 // liveSession is a live view as this hub answered it.
@@ -128,6 +130,9 @@ func (a *API) whepOffer(w http.ResponseWriter, r *http.Request, c caller) {
 	a.log.Info("live view", "device", d.ID, "session", session, "viewer", c.by())
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", LivePath(d.ID)+"/"+session)
+	for _, l := range ICELinks(a.liveICE().Servers) {
+		w.Header().Add("Link", l)
+	}
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, res.SDP)
 }

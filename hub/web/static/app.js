@@ -341,6 +341,24 @@ function endLive() {
   $('live-video').srcObject = null;
 }
 
+// liveICE asks the hub for the STUN and TURN servers of its [live]
+// configuration, as an RTCPeerConnection configuration; none when the hub
+// does not answer (the view may still connect on the district network).
+async function liveICE() {
+  const r = await call('GET', '/api/v1/live/ice');
+  if (!r.ok || !Array.isArray(r.data.ice_servers)) return {};
+  const cfg = {
+    iceServers: r.data.ice_servers.map((s) => {
+      const o = { urls: s.urls };
+      if (s.username) o.username = s.username;
+      if (s.credential) o.credential = s.credential;
+      return o;
+    }),
+  };
+  if (r.data.ice_transport_policy === 'relay') cfg.iceTransportPolicy = 'relay';
+  return cfg;
+}
+
 async function startLive(id) {
   endLive();
   const v = $('live-video');
@@ -349,6 +367,7 @@ async function startLive(id) {
   text($('live-msg'), 'Connecting to ' + id + '…');
   v.dataset.device = id;
   v.dataset.state = 'connecting';
+  const ice = await liveICE();
   const session = new WHEPSession('/live/' + encodeURIComponent(id) + '/whep', token, (state, why) => {
     if (!live || live.session !== session) return;
     v.dataset.state = state;
@@ -359,7 +378,7 @@ async function startLive(id) {
       live = null;
       refreshDevices();
     }
-  });
+  }, ice);
   live = { device: id, session };
   refreshDevices();
   try {

@@ -6,11 +6,14 @@
 
 class WHEPSession {
   // endpoint: the WHEP URL; token: sent as a bearer token (may be empty);
-  // onState(state): the peer connection's state, and 'ended' once.
-  constructor(endpoint, token, onState) {
+  // onState(state): the peer connection's state, and 'ended' once;
+  // ice: { iceServers, iceTransportPolicy } for the RTCPeerConnection (the
+  // STUN and TURN servers to gather through; may be omitted).
+  constructor(endpoint, token, onState, ice) {
     this.endpoint = new URL(endpoint, document.baseURI).href;
     this.token = token;
     this.onState = onState || (() => {});
+    this.ice = ice || {};
     this.pc = null;
     this.location = null;
     this.stream = new MediaStream();
@@ -26,7 +29,7 @@ class WHEPSession {
   // start negotiates the view; it resolves once the answer is set and
   // rejects with an Error whose message is the server's reason.
   async start(gatherTimeoutMs = 5000) {
-    const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+    const pc = new RTCPeerConnection(Object.assign({ bundlePolicy: 'max-bundle' }, this.ice));
     this.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });

@@ -1,0 +1,187 @@
+package main
+
+// Live view through a TURN server: the hub tells viewers its [live] ICE
+// servers (WHEP Link headers, GET /api/v1/live/ice), the box gathers
+// through its own, and with ice_transport_policy = "relay" on both sides
+// the media can only go through the relay.
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/classcap/classcap/capture/live/turntest"
+	"github.com/classcap/classcap/capture/live/whep"
+	"github.com/classcap/classcap/hub/api"
+)
+
+// iceTOML is a [live] table's ICE keys: relay only, through srv.
+func iceTOML(srv *turntest.Server) string {
+	return `ice_transport_policy = "relay"
+[[live.ice_servers]]
+urls = ["` + srv.URL + `"]
+username = "` + turntest.Username + `"
+credential = "` + turntest.Password + `"
+`
+}
+
+// hubICE asks the hub for its ICE servers, as a coach's page does.
+func hubICE(t *testing.T, h *testHub, token string) api.LiveICE {
+	t.Helper()
+	req, err := http.NewRequest("GET", h.http+"/api/v1/live/ice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var ice api.LiveICE
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &ice) != nil {
+		t.Fatalf("GET /api/v1/live/ice: %d %s", resp.StatusCode, body)
+	}
+	return ice
+}
+
+func TestLiveViewThroughTURN(t *testing.T) {
+	turnSrv := turntest.Start(t)
+	h := runHub(t, writeConfig(t, `
+[hub]
+data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
+http_listen = "127.0.0.1:0"
+[broker]
+listen = "127.0.0.1:0"
+[live]
+`+iceTOML(turnSrv)))
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startLiveBox(t, h, "room-turn", `
+[live]
+allow = "always"
+loopback = true
+interfaces = ["lo"]
+`+iceTOML(turnSrv))
+	waitLong(t, box.id+" is online at the hub", 60*time.Second, func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, coach, "")
+		return m["online"] == true
+	})
+
+	// The viewer takes the hub's servers and policy, as the hub's page does.
+	ice := hubICE(t, h, coach)
+	if ice.Policy != "relay" || len(ice.Servers) != 1 || !slices.Equal(ice.Servers[0].URLs, []string{turnSrv.URL}) ||
+		ice.Servers[0].Username != turntest.Username || ice.Servers[0].Credential != turntest.Password {
+		t.Fatalf("the hub tells viewers %+v", ice)
+	}
+	o := whep.Options{Loopback: true, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
+	for _, s := range ice.Servers {
+		o.ICEServers = append(o.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	c := &whep.Client{Endpoint: h.http + "/live/" + box.id + "/whep", Token: coach}
+	var offered, answered string
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
+		offered = offer
+		a, err := c.Signal(ctx, offer)
+		answered = a
+		return a, err
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+
+	// The WHEP answer announces the hub's server (RFC 9725 section 4.6).
+	want := []string{`<` + turnSrv.URL + `>; rel="ice-server"; username="` + turntest.Username + `"; credential="` +
+		turntest.Password + `"; credential-type="password"`}
+	if got := c.Links(); !slices.Equal(got, want) {
+		t.Errorf("the WHEP answer's Link headers: %q, want %q", got, want)
+	}
+	// Neither side offers anything but relayed candidates.
+	for side, sdp := range map[string]string{"viewer's offer": offered, "box's answer": answered} {
+		n := 0
+		for line := range strings.Lines(sdp) {
+			if strings.HasPrefix(line, "a=candidate:") {
+				n++
+				if !strings.Contains(line, " typ relay") {
+					t.Errorf("the %s has a candidate that is not relayed: %s", side, strings.TrimSpace(line))
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("the %s has no candidate", side)
+		}
+	}
+
+	waitLong(t, "the viewer receives pictures and sound through the TURN server", 60*time.Second, func() bool {
+		n := v.Counts()
+		return n.Keyframes >= 1 && n.VideoFrames >= 15 && n.AudioPackets >= 50
+	})
+	p, err := v.SelectedPair()
+	if err != nil || p == nil {
+		t.Fatalf("selected candidate pair: %v, %v", p, err)
+	}
+	if p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("selected pair %s, want relay to relay", p)
+	}
+	n := v.Counts()
+	if got := turnSrv.Received(); got < n.VideoBytes {
+		t.Fatalf("the TURN server received %d bytes, fewer than the %d bytes of video the viewer got", got, n.VideoBytes)
+	}
+	t.Logf("through the TURN server: %d frames, %d audio packets, %d video bytes; the server received %d bytes; pair %s",
+		n.VideoFrames, n.AudioPackets, n.VideoBytes, turnSrv.Received(), p)
+	if st, err := c.Delete(ctx); err != nil || st != http.StatusOK {
+		t.Fatalf("DELETE: %d %v", st, err)
+	}
+}
+
+// TestWebPageLiveViewThroughTURN: the hub's page in Chromium takes the
+// hub's ICE servers and relay policy; the view connects through the TURN
+// server, relay to relay.
+func TestWebPageLiveViewThroughTURN(t *testing.T) {
+	turnSrv := turntest.Start(t)
+	h := runHub(t, writeConfig(t, `
+[hub]
+data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
+http_listen = "127.0.0.1:0"
+[broker]
+listen = "127.0.0.1:0"
+[live]
+`+iceTOML(turnSrv)))
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	startWebBox(t, h, "room-turn", webBoxConfig{Extra: liveExtra + iceTOML(turnSrv)})
+	b := newBrowser(t)
+	b.signIn(t, h, coach)
+	b.waitJS(t, "the box is listed online",
+		`document.querySelector('tr[data-device="room-turn"]')?.dataset.online === 'yes'`, 60*time.Second)
+	watchLive(t, b, "room-turn")
+	pair := eval[map[string]string](t, b, `(async () => {
+	const stats = await live.session.pc.getStats();
+	const out = {};
+	stats.forEach((s) => {
+		if (s.type === 'transport' && s.selectedCandidatePairId) {
+			const p = stats.get(s.selectedCandidatePairId);
+			out.local = stats.get(p.localCandidateId).candidateType;
+			out.remote = stats.get(p.remoteCandidateId).candidateType;
+		}
+	});
+	out.policy = live.session.pc.getConfiguration().iceTransportPolicy;
+	return out;
+})()`)
+	if pair["local"] != "relay" || pair["remote"] != "relay" || pair["policy"] != "relay" {
+		t.Fatalf("the page's selected candidate pair and policy: %v, want relay", pair)
+	}
+	if turnSrv.Received() == 0 {
+		t.Fatal("the TURN server received nothing")
+	}
+}
