@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -183,5 +184,85 @@ listen = "127.0.0.1:0"
 	}
 	if turnSrv.Received() == 0 {
 		t.Fatal("the TURN server received nothing")
+	}
+}
+
+// candidateKinds counts the candidate types of an SDP (host, srflx, relay).
+func candidateKinds(sdp string) map[string]int {
+	out := map[string]int{}
+	for line := range strings.Lines(sdp) {
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "typ" {
+				out[f[i+1]]++
+			}
+		}
+	}
+	return out
+}
+
+// TestLiveICESetFromTheHub: the box's ICE servers and relay policy, set
+// with config set on the hub, reach the running box and the next viewer
+// goes through the TURN server.
+func TestLiveICESetFromTheHub(t *testing.T) {
+	old := configPoll
+	configPoll = 50 * time.Millisecond
+	t.Cleanup(func() { configPoll = old })
+	turnSrv := turntest.Start(t)
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startLiveBox(t, h, "room-pushed", liveExtra)
+	waitLong(t, box.id+" is online at the hub", 60*time.Second, func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, coach, "")
+		return m["online"] == true
+	})
+	dial := func(o whep.Options) (*whep.Viewer, string) {
+		t.Helper()
+		c := &whep.Client{Endpoint: h.http + "/live/" + box.id + "/whep", Token: coach}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var answer string
+		o.Loopback = true
+		v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
+			a, err := c.Signal(ctx, offer)
+			answer = a
+			return a, err
+		}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		return v, answer
+	}
+	if _, answer := dial(whep.Options{}); candidateKinds(answer)["host"] == 0 || candidateKinds(answer)["relay"] != 0 {
+		t.Fatalf("before the hub's settings the box answers with candidates %v, want host ones", candidateKinds(answer))
+	}
+
+	set := filepath.Join(t.TempDir(), "live.toml")
+	if err := os.WriteFile(set, []byte("[live]\n"+iceTOML(turnSrv)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := h.verb(t, "config", "set", "-device", box.id, set)
+	waitLong(t, "the box applies the hub's settings ("+strings.TrimSpace(out)+")", 60*time.Second, func() bool {
+		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, coach, "")
+		c, _ := m["config"].(map[string]any)
+		applied, _ := c["applied"].(float64)
+		return applied > 0
+	})
+
+	v, answer := dial(whep.Options{ICEServers: []webrtc.ICEServer{turnSrv.ICEServer()},
+		ICETransportPolicy: webrtc.ICETransportPolicyRelay})
+	if k := candidateKinds(answer); k["relay"] == 0 || len(k) != 1 {
+		t.Fatalf("after the hub's settings the box answers with candidates %v, want relay only", k)
+	}
+	waitLong(t, "the viewer receives pictures and sound through the TURN server", 60*time.Second, func() bool {
+		n := v.Counts()
+		return n.Keyframes >= 1 && n.VideoFrames >= 15 && n.AudioPackets >= 50
+	})
+	if p, err := v.SelectedPair(); err != nil || p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("selected pair %v, %v: want relay to relay", p, err)
 	}
 }

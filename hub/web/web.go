@@ -4,7 +4,9 @@
 // sessionStorage), polls the JSON API for every box's state and health,
 // starts and stops recordings, lists the lessons and plays them through
 // media URLs the API mints (a <video> cannot send a bearer token), and
-// watches a box live with a standard WHEP client (static/whep.js).
+// watches a box live with a standard WHEP client (static/whep.js), its
+// peer connection configured with the hub's STUN and TURN servers
+// (GET /api/v1/live/ice).
 //
 // The page is public (it holds nothing until a token is given); every
 // request it makes for data carries the token.
