@@ -370,6 +370,9 @@ func TestCheckNamesBadField(t *testing.T) {
 		{"[recording]\nsegment_seconds = 0.1\n", "recording.segment_seconds"},
 		{"[recording]\nvisibility = \"everyone\"\n", "recording.visibility"},
 		{"[device\n", "toml"},
+		{"[[live.ice_servers]]\nurls = [\"http://turn.example.net\"]\n", `live.ice_servers[0].urls: "http://turn.example.net": scheme "http" is not one of stun, stuns, turn, turns`},
+		{"[[live.ice_servers]]\nurls = [\"turn:turn.example.net\"]\nusername = \"u\"\n", "live.ice_servers[0].credential: is required"},
+		{"[live]\nice_transport_policy = \"relay\"\n", `live.ice_transport_policy: "relay" needs a turn: or turns: server`},
 	} {
 		p := filepath.Join(dir, "c.toml")
 		os.WriteFile(p, []byte(tc.cfg), 0o644)
