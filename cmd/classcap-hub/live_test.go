@@ -134,10 +134,12 @@ interfaces = ["lo"]
 		t.Fatalf("record start: %d %v", st, m)
 	}
 	var lessonID string
-	waitUntil(t, "the hub sees the box recording", func() bool {
+	// The recorder reports "recording" from the start on, and the lesson
+	// once the first keyframe opened it.
+	waitUntil(t, "the hub sees the box recording a lesson", func() bool {
 		d := device(box.id)
 		lessonID, _ = d["lesson"].(string)
-		return d["recorder"] == "recording"
+		return d["recorder"] == "recording" && lessonID != ""
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
