@@ -45,7 +45,7 @@ test: deps opus ## go vet, gofmt check, every test with the race detector, then 
 # Tests that also run as arm64 and armv7 binaries under qemu-user, where 32-bit
 # problems show (struct layouts and ioctl numbers, 64-bit atomics, int overflow):
 # the device packages and the stream and store packages, built without cgo, -short,
-# no -race (about 2 minutes for both). Skipped there: tests that send device ioctls
+# no -race (about 2 minutes for both); and, with cgo, the Opus encoder on arm64. Skipped there: tests that send device ioctls
 # to /dev/null, which qemu-user answers with ENOSYS instead of the kernel's ENOTTY.
 ARM_TEST_PKGS  := ./device/v4l2 ./device/alsa ./capture/stream ./capture/durable ./provisioning/config
 ARM_TEST_PKGS7 := $(ARM_TEST_PKGS) ./capture/segment ./capture/catalog
@@ -55,6 +55,10 @@ test-arm: ## run the device, stream and store tests as arm64 and armv7 binaries 
 	scripts/install-deps.sh cross
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -short -count=1 -timeout 10m \
 		-exec 'qemu-aarch64 -L /usr/aarch64-linux-gnu' -skip '$(ARM_TEST_SKIP)' $(ARM_TEST_PKGS)
+	@# The Pi's Opus encoder: libopus built for arm64 with NEON, linked through cgo.
+	scripts/libopus.sh arm64 >/dev/null
+	$(ARM64_ENV) $(GO) test -tags $(GOTAGS) -short -count=1 -timeout 10m \
+		-exec 'qemu-aarch64 -L /usr/aarch64-linux-gnu' ./capture/audio
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) test -short -count=1 -timeout 10m \
 		-exec 'qemu-arm -L /usr/arm-linux-gnueabihf' -skip '$(ARM_TEST_SKIP)' $(ARM_TEST_PKGS7)
 
