@@ -179,6 +179,17 @@ type Recording struct {
 	rawOff   bool           // writing raw audio failed; the lesson goes on without
 	rawCh    int            // format of the open raw file
 	rawRate  int
+	rawSeg   int  // the segment the raw audio written last belongs to
+	rawBegun bool // raw audio was written (none is dropped from then on)
+	// The run of contiguous raw samples: media time of its first, frames
+	// so far, format.
+	rawRunSet    bool
+	rawRunAt     time.Duration
+	rawRunFrames int64
+	rawRunRate   int
+	rawRunCh     int
+	rawPending   []rawBlock // waiting for their segment to be known
+	rawHeld      int64      // nanoseconds of audio in rawPending
 }
 
 // Create starts a new lesson described by m (ID, Number, Device,
@@ -289,40 +300,174 @@ func (r *Recording) WriteVideo(au media.AccessUnit) error { return r.w.WriteVide
 func (r *Recording) WriteAudio(p media.AudioPacket) error { return r.w.WriteAudio(p) }
 
 // WriteRaw adds a block of the microphones' own channels, kept beside the
-// segment being written (see package rawaudio). Blocks before the first
-// picture are dropped. A write error is returned once; raw audio then
-// stops for this recording while the lesson goes on.
+// segments (see package rawaudio). Each file holds exactly the samples
+// whose media time falls in its segment: [its start, the next segment's
+// start). The segment writer decides where a segment begins only when the
+// keyframe it begins with arrives, later than the sound of the same moment,
+// so samples wait here (at most rawHoldMax) until their segment is known.
+// Samples before the first picture are dropped. A block that begins later
+// than the one before it ends (a microphone that was away, blocks dropped
+// on the way) ends its file: the next begins at the block's own time, so a
+// gap in the sound stays a gap between files. A write error is returned
+// once; raw audio then stops for this recording while the lesson goes on.
 func (r *Recording) WriteRaw(p media.PCM) error {
-	if r.rawOff || !r.w.Started() || p.Frames() == 0 {
+	if r.rawOff || !r.w.Started() || p.Frames() == 0 || p.Rate <= 0 {
 		return nil
 	}
 	at := r.w.MediaTime(p.PTS)
-	if at < 0 {
-		return nil
+	b := rawBlock{p: p}
+	exp := r.rawRunAt + rawSpan(r.rawRunFrames, p.Rate)
+	if !r.rawRunSet || p.Rate != r.rawRunRate || p.Channels != r.rawRunCh || at-exp >= rawSpan(int64(p.Frames()), p.Rate) {
+		// A new run: the first block, another format or a gap. Within a
+		// run the samples follow on from the last (small jitter in the
+		// blocks' times is not a gap); the clock is followed forward only
+		// past a whole block, and never back.
+		r.rawRunSet, r.rawRunAt, r.rawRunFrames, r.rawRunRate, r.rawRunCh = true, at, 0, p.Rate, p.Channels
+		b.newRun = true
 	}
-	seg := r.w.Segment()
-	if f := r.raw; f != nil && (f.Segment() != seg || !r.rawFits(p)) {
+	b.runAt, b.frame0 = r.rawRunAt, r.rawRunFrames
+	r.rawRunFrames += int64(p.Frames())
+	r.rawPending = append(r.rawPending, b)
+	r.rawHeld += int64(p.Frames()) * int64(time.Second) / int64(p.Rate)
+	if err := r.flushRaw(false); err != nil {
+		return r.rawFailed(err)
+	}
+	return nil
+}
+
+// rawHoldMax bounds how much raw audio waits for its segment to be known
+// (the camera stalling before it counts as lost, then the sound held back
+// during its loss); past it the oldest samples go to the segment the raw
+// audio is in.
+const rawHoldMax = 5 * time.Second
+
+// rawBlock is a block of raw audio waiting for its segment.
+type rawBlock struct {
+	p      media.PCM
+	off    int           // frames already written
+	runAt  time.Duration // media time of the run's first sample
+	frame0 int64         // frames of the run before this block
+	newRun bool          // the block follows a gap (its file ends before it)
+}
+
+// rawSpan is the time n frames at rate take, to the nanosecond: the
+// media time of a run's sample n is its start plus rawSpan(n).
+func rawSpan(n int64, rate int) time.Duration {
+	r, s := int64(rate), int64(time.Second)
+	return time.Duration(n/r*s + n%r*s/r)
+}
+
+// rawFrameAt returns the first frame of a run (at rate) whose media time
+// is at or after t.
+func rawFrameAt(runAt, t time.Duration, rate int) int64 {
+	if t <= runAt {
+		return 0
+	}
+	d, s := int64(t-runAt), int64(time.Second)
+	n := d/s*int64(rate) + d%s*int64(rate)/s
+	for rawSpan(n, rate) < t-runAt {
+		n++
+	}
+	for n > 0 && rawSpan(n-1, rate) >= t-runAt {
+		n--
+	}
+	return n
+}
+
+// flushRaw writes the waiting samples whose segment is known; with all
+// set (the lesson ends) it writes every one, the last to the last segment.
+func (r *Recording) flushRaw(all bool) error {
+	horizon := r.w.Decided()
+	for len(r.rawPending) > 0 {
+		b := &r.rawPending[0]
+		rate := b.p.Rate
+		if b.newRun && b.off == 0 {
+			if err := r.closeRaw(); err != nil {
+				return err
+			}
+		}
+		t := b.runAt + rawSpan(b.frame0+int64(b.off), rate)
+		if r.rawSeg == 0 {
+			r.rawSeg = r.w.FirstSegment()
+		}
+		// Move on to the segment the sample falls in.
+		for {
+			next, ok := r.w.SegmentStart(r.rawSeg + 1)
+			if !ok || t < next {
+				break
+			}
+			if err := r.closeRaw(); err != nil {
+				return err
+			}
+			r.rawSeg++
+		}
+		if start, ok := r.w.SegmentStart(r.rawSeg); ok && t < start && !r.rawBegun {
+			// Before the segment's first picture (the lesson's start).
+			skip := int(rawFrameAt(b.runAt, start, rate) - b.frame0)
+			r.rawConsume(min(skip, b.p.Frames()) - b.off)
+			continue
+		}
+		// The samples up to the next segment's start, or up to where
+		// segment starts are known.
+		end := int64(b.p.Frames())
+		limit, known := r.w.SegmentStart(r.rawSeg + 1)
+		if !known && !all && r.rawHeld <= int64(rawHoldMax) {
+			limit, known = horizon, true
+		}
+		if known {
+			end = min(end, rawFrameAt(b.runAt, limit, rate)-b.frame0)
+		}
+		n := int(end) - b.off
+		if n <= 0 {
+			return nil
+		}
+		if err := r.writeRawFrames(b, t, n); err != nil {
+			return err
+		}
+		r.rawBegun = true
+		r.rawConsume(n)
+	}
+	return nil
+}
+
+// rawConsume marks n frames of the first waiting block as done.
+func (r *Recording) rawConsume(n int) {
+	b := &r.rawPending[0]
+	b.off += n
+	r.rawHeld -= int64(n) * int64(time.Second) / int64(b.p.Rate)
+	if b.off >= b.p.Frames() {
+		r.rawPending[0] = rawBlock{}
+		r.rawPending = r.rawPending[1:]
+		if len(r.rawPending) == 0 {
+			r.rawPending, r.rawHeld = nil, 0
+		}
+	}
+}
+
+// writeRawFrames writes n frames of b from its next one, at media time t,
+// to the file of the raw audio's segment.
+func (r *Recording) writeRawFrames(b *rawBlock, t time.Duration, n int) error {
+	p := b.p
+	p.Samples = p.Samples[b.off*p.Channels : (b.off+n)*p.Channels]
+	if f := r.raw; f != nil && (f.Segment() != r.rawSeg || !r.rawFits(p)) {
 		if err := r.closeRaw(); err != nil {
-			return r.rawFailed(err)
+			return err
 		}
 	}
 	if r.raw == nil {
-		if err := r.openRaw(seg, p, at); err != nil {
-			return r.rawFailed(err)
+		if err := r.openRaw(r.rawSeg, p, t); err != nil {
+			return err
 		}
 	}
 	err := r.raw.Write(p)
 	if errors.Is(err, rawaudio.ErrFull) {
 		if err = r.closeRaw(); err == nil {
-			if err = r.openRaw(seg, p, at); err == nil {
+			if err = r.openRaw(r.rawSeg, p, t); err == nil {
 				err = r.raw.Write(p)
 			}
 		}
 	}
-	if err != nil {
-		return r.rawFailed(err)
-	}
-	return nil
+	return err
 }
 
 func (r *Recording) rawFits(p media.PCM) bool { return r.rawCh == p.Channels && r.rawRate == p.Rate }
@@ -332,7 +477,7 @@ func (r *Recording) openRaw(seg int, p media.PCM, at time.Duration) error {
 	for k := 0; ; k++ {
 		f, err := rawaudio.Create(dir, rawaudio.Name(seg, k), seg, p.Channels, p.Rate)
 		if errors.Is(err, os.ErrExist) && k < 100 {
-			continue // a file a crash left for this segment
+			continue // an earlier file of this segment (a gap, a crash)
 		}
 		if err != nil {
 			return err
@@ -360,6 +505,7 @@ func (r *Recording) closeRaw() error {
 
 func (r *Recording) rawFailed(err error) error {
 	r.rawOff = true
+	r.rawPending, r.rawHeld = nil, 0
 	if r.raw != nil {
 		r.raw.Abandon()
 		r.raw = nil
@@ -433,8 +579,19 @@ func (m *Meta) addSegment(s Segment) {
 // Close ends the lesson: everything pending is written, the playlist becomes
 // VOD with ENDLIST, and lesson.json says how it stopped.
 func (r *Recording) Close(stop Stop) (Meta, error) {
-	rerr := r.closeRaw()
 	err := r.w.Close()
+	// Every segment start is known now: the raw audio waiting goes to its
+	// files.
+	var rerr error
+	if !r.rawOff {
+		rerr = r.flushRaw(true)
+		if cerr := r.closeRaw(); rerr == nil {
+			rerr = cerr
+		}
+		if rerr != nil {
+			r.rawFailed(rerr)
+		}
+	}
 	if err == nil && rerr != nil {
 		err = fmt.Errorf("lesson %s: raw audio: %w", r.meta.ID, rerr)
 	}

@@ -190,6 +190,11 @@ type Writer struct {
 	// videoGap: the camera is away (VideoGap); audio goes on alone until a
 	// keyframe begins a new segment.
 	videoGap bool
+	// starts holds where the segments begin on the lesson's timeline, by
+	// number, once decided (see SegmentStart); decided is the media time
+	// before which no other segment can begin.
+	starts  map[int]time.Duration
+	decided time.Duration
 }
 
 // ErrNeedKeyframe is returned for video before the first IDR.
@@ -215,7 +220,8 @@ func New(cfg Config) (*Writer, error) {
 	if len(cfg.Video.SPS) == 0 || len(cfg.Video.PPS) == 0 {
 		return nil, errors.New("segment: video parameters (SPS, PPS) are required")
 	}
-	w := &Writer{cfg: cfg, nextSeg: cfg.Start.NextSegment, moof: cfg.Start.NextMoof, nextDisc: cfg.Discontinuity}
+	w := &Writer{cfg: cfg, nextSeg: cfg.Start.NextSegment, moof: cfg.Start.NextMoof, nextDisc: cfg.Discontinuity,
+		starts: map[int]time.Duration{}}
 	initPath := filepath.Join(cfg.Dir, InitName)
 	if _, err := os.Stat(initPath); errors.Is(err, os.ErrNotExist) {
 		b, err := InitSegment(cfg.Video, cfg.AudioChannels)
@@ -268,6 +274,7 @@ func (w *Writer) WriteVideo(au media.AccessUnit) error {
 		w.originSet = true
 		w.origin = au.PTS
 		w.nextA = w.cfg.Start.AudioTicks
+		w.decide(w.nextSeg, w.cfg.Start.VideoTicks, media.VideoClockRate)
 	} else if au.PTS <= w.lastVPTS {
 		return nil
 	}
@@ -302,7 +309,10 @@ func (w *Writer) WriteVideo(au media.AccessUnit) error {
 	if au.IDR && !w.cut && w.segStartV() != dts && dts-w.segStartV() >= durToTicks(w.cfg.SegmentDuration, media.VideoClockRate) {
 		w.cut = true
 		w.cutAt = dts
+		w.decide(w.Segment()+1, dts, media.VideoClockRate)
 	}
+	// A later segment can only begin at a later keyframe.
+	w.decided = max(w.decided, ticksToDur(dts, media.VideoClockRate))
 	return w.pump(false)
 }
 
@@ -379,6 +389,7 @@ func (w *Writer) pump(final bool) error {
 			for _, s := range w.video {
 				if s.idr && s.dts != w.segStartV() && s.dts-w.segStartV() >= durToTicks(w.cfg.SegmentDuration, media.VideoClockRate) {
 					w.cut, w.cutAt = true, s.dts
+					w.decide(w.Segment()+1, s.dts, media.VideoClockRate)
 					break
 				}
 			}
@@ -457,6 +468,34 @@ func (w *Writer) Segment() int {
 	return w.nextSeg
 }
 
+// decide records that segment n begins at ticks (of a clock at rate).
+func (w *Writer) decide(n int, ticks uint64, rate int) {
+	w.starts[n] = ticksToDur(ticks, rate)
+	for k := range w.starts {
+		if k < n-64 {
+			delete(w.starts, k)
+		}
+	}
+}
+
+// FirstSegment returns the number of the first segment this writer writes.
+func (w *Writer) FirstSegment() int { return w.cfg.Start.NextSegment }
+
+// SegmentStart returns the media time where segment n begins (its Info's
+// Start once closed), as soon as the writer has decided it: the first at
+// the lesson's first picture, a later one when the keyframe it begins with
+// arrives (or, while the camera is away, when the sound before it is
+// written). The latest 64 segments are remembered.
+func (w *Writer) SegmentStart(n int) (time.Duration, bool) {
+	d, ok := w.starts[n]
+	return d, ok
+}
+
+// Decided returns the media time before which every segment start is
+// known (see SegmentStart): media before it belongs to a segment already
+// decided.
+func (w *Writer) Decided() time.Duration { return w.decided }
+
 // VideoEnd returns the media time where the last picture written ends.
 func (w *Writer) VideoEnd() time.Duration {
 	return ticksToDur(max(w.endV, w.cfg.Start.VideoTicks), media.VideoClockRate)
@@ -474,6 +513,7 @@ func (w *Writer) endGap(dts uint64) error {
 	}
 	w.nextDisc = true
 	w.lastFlush = dts
+	w.decide(w.nextSeg, dts, media.VideoClockRate)
 	return nil
 }
 
@@ -501,9 +541,20 @@ func (w *Writer) pumpAudioOnly() error {
 			if err := w.fragment(^uint64(0), limit); err != nil {
 				return err
 			}
-			return w.closeSegment()
+			if err := w.closeSegment(); err != nil {
+				return err
+			}
+			if len(w.audio) > 0 {
+				w.decide(w.nextSeg, w.audio[0].dts, media.AudioRate)
+			}
+			w.decided = max(w.decided, ticksToDur(limit, media.AudioRate))
+			return nil
 		}
 	}
+	// Without pictures the segments are cut on the sound, no earlier than
+	// limit; a keyframe that ends the gap before it is an overlap the
+	// caller sees as a segment that begins in the past.
+	w.decided = max(w.decided, ticksToDur(limit, media.AudioRate))
 	if limit >= w.audio[0].dts+durToTicks(w.cfg.FlushInterval, media.AudioRate) {
 		return w.fragment(^uint64(0), limit)
 	}
@@ -637,6 +688,11 @@ func (w *Writer) openSegment(vs []videoSample, as []audioSample) error {
 	}
 	if len(as) > 0 {
 		s.hasAudio, s.startA = true, as[0].dts
+	}
+	if s.hasVideo {
+		w.decide(n, s.startV, media.VideoClockRate)
+	} else {
+		w.decide(n, s.startA, media.AudioRate)
 	}
 	w.nextDisc = false
 	w.seg = s

@@ -1,0 +1,278 @@
+package lesson
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/mediatest"
+	"github.com/classcap/classcap/capture/rawaudio"
+)
+
+// counterRig feeds a recording as the recorder does: pictures and their
+// sound, and the microphones' blocks ahead of the pictures of the same
+// moment. Raw sample frame f is at pipeline time f/rate and carries f on
+// channel 0 and -f on channel 1, so every sample in a file can be named.
+type counterRig struct {
+	t      *testing.T
+	r      *Recording
+	rate   int
+	block  int           // frames per raw block
+	lead   time.Duration // how far the microphone is ahead of the pictures
+	fed    int64         // raw frames handed over (or skipped)
+	skip   map[int64]bool
+	origin time.Duration // pipeline time of the lesson's first picture
+}
+
+func counterBlock(f0 int64, frames, rate int) media.PCM {
+	p := media.PCM{Samples: make([]float32, frames*4), Channels: 4, Rate: rate,
+		PTS: time.Duration(f0 * int64(time.Second) / int64(rate))}
+	for i := 0; i < frames; i++ {
+		v := float32(f0+int64(i)) / (1 << 23)
+		p.Samples[i*4], p.Samples[i*4+1] = v, -v
+		p.Samples[i*4+2], p.Samples[i*4+3] = 0.25, -0.25
+	}
+	return p
+}
+
+// rawUntil hands over the raw blocks that begin before pipeline time pts.
+func (c *counterRig) rawUntil(pts time.Duration) {
+	c.t.Helper()
+	for time.Duration(c.fed*int64(time.Second)/int64(c.rate)) < pts {
+		f0 := c.fed
+		c.fed += int64(c.block)
+		if c.skip[f0] {
+			continue
+		}
+		if err := c.r.WriteRaw(counterBlock(f0, c.block, c.rate)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+func (c *counterRig) feed(aus []media.AccessUnit) {
+	c.t.Helper()
+	a := c.origin
+	for i, au := range aus {
+		au.PTS += c.origin
+		for a+20*time.Millisecond <= au.PTS+33*time.Millisecond {
+			if err := c.r.WriteAudio(media.AudioPacket{Data: mediatest.SilentOpus, PTS: a, Samples: 960, Channels: 1}); err != nil {
+				c.t.Fatal(err)
+			}
+			a += 20 * time.Millisecond
+		}
+		if i > 0 {
+			c.rawUntil(au.PTS + c.lead)
+		}
+		if err := c.r.WriteVideo(au); err != nil {
+			c.t.Fatal(err)
+		}
+		if i == 0 {
+			// The recorder keeps the microphone's blocks from before the
+			// first picture and hands them over once it is written.
+			c.rawUntil(au.PTS + c.lead)
+		}
+	}
+}
+
+// rawFile is what a raw file holds: its format and the counter of each
+// sample frame.
+type rawFile struct {
+	format rawaudio.Format
+	frames []int64
+}
+
+func readCounters(t *testing.T, path string) rawFile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rawaudio.ParseHeader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := b[f.DataOffset : f.DataOffset+f.DataBytes]
+	fb := f.Channels * 3
+	if len(data)%fb != 0 {
+		t.Fatalf("%s: %d bytes of samples, not whole frames", path, len(data))
+	}
+	out := rawFile{format: f}
+	s24 := func(p []byte) int64 { return int64(int32(uint32(p[0])<<8|uint32(p[1])<<16|uint32(p[2])<<24) >> 8) }
+	for i := 0; i+fb <= len(data); i += fb {
+		v, neg := s24(data[i:]), s24(data[i+3:])
+		if neg != -v {
+			t.Fatalf("%s: frame %d: channels 0 and 1 hold %d and %d", path, i/fb, v, neg)
+		}
+		out.frames = append(out.frames, v)
+	}
+	return out
+}
+
+// firstFrameFrom returns the first raw frame whose media time is at or
+// after media time at (the lesson's media time 0 is pipeline time origin).
+func firstFrameFrom(at, origin time.Duration, rate int) int64 {
+	x := int64(at + origin) // pipeline nanoseconds
+	return (x*int64(rate) + int64(time.Second) - 1) / int64(time.Second)
+}
+
+func secondsToDur(s float64) time.Duration { return time.Duration(math.Round(s * 1e9)) }
+
+// checkCounters checks a lesson's raw files against the counter signal:
+// each file's first sample is the one at its segment's start (for the
+// first file of a segment whose sound was there), the files together hold
+// every sample from the lesson's first picture on, once and in order, less
+// the blocks skipped, and lesson.json's start and duration of each file
+// name its samples to the sample.
+func checkCounters(t *testing.T, s *Store, m Meta, c *counterRig) {
+	t.Helper()
+	segStart := map[int]time.Duration{}
+	for _, sg := range m.Segments {
+		segStart[sg.Number] = secondsToDur(sg.Start)
+	}
+	half := 0.5 / float64(c.rate)
+	var all []int64
+	var prevEnd float64
+	for i, e := range m.Raw {
+		got := readCounters(t, filepath.Join(s.Dir(m.ID), e.Name))
+		if len(got.frames) == 0 {
+			t.Fatalf("raw file %s is empty", e.Name)
+		}
+		first := got.frames[0]
+		// (c) start and duration name the samples.
+		want := float64(first)/float64(c.rate) - c.origin.Seconds()
+		if math.Abs(e.Start-want) > half {
+			t.Errorf("%s: lesson.json start %.9f s, its first sample (%d) is at %.9f s", e.Name, e.Start, first, want)
+		}
+		if d := e.Duration * float64(c.rate); math.Abs(d-float64(len(got.frames))) > 0.5 {
+			t.Errorf("%s: lesson.json duration %.9f s, the file holds %d frames", e.Name, e.Duration, len(got.frames))
+		}
+		// (a) the first file of a segment begins at the segment's start.
+		start, ok := segStart[e.Segment]
+		if !ok {
+			t.Fatalf("%s: no segment %d in the lesson", e.Name, e.Segment)
+		}
+		if e.Name == rawaudio.Name(e.Segment, 0) && !c.skip[first-int64(c.block)] {
+			if w := firstFrameFrom(start, c.origin, c.rate); first != w {
+				t.Errorf("%s: first sample %d, the segment starts at %v: sample %d", e.Name, first, start, w)
+			}
+		}
+		if i > 0 && !c.skip[first-int64(c.block)] && math.Abs(e.Start-prevEnd) > half {
+			t.Errorf("%s starts at %.9f s, the file before it ends at %.9f s", e.Name, e.Start, prevEnd)
+		}
+		prevEnd = e.Start + e.Duration
+		all = append(all, got.frames...)
+	}
+	// (b) nothing lost, nothing doubled.
+	f0 := firstFrameFrom(0, c.origin, c.rate)
+	var want []int64
+	for f := f0 - f0%int64(c.block); f < c.fed; f += int64(c.block) {
+		if c.skip[f] {
+			continue
+		}
+		for i := max(f, f0); i < f+int64(c.block); i++ {
+			want = append(want, i)
+		}
+	}
+	if len(all) != len(want) {
+		t.Fatalf("the raw files hold %d frames, %d were captured from the lesson's start", len(all), len(want))
+	}
+	for i := range want {
+		if all[i] != want[i] {
+			t.Fatalf("frame %d of the raw files is sample %d, want %d", i, all[i], want[i])
+		}
+	}
+}
+
+// The raw files are cut at the segments' starts to the sample, though the
+// microphone's blocks run ahead of the pictures and straddle the cuts.
+func TestRawAudioCutAtSegmentStarts(t *testing.T) {
+	aus, vp := mediatest.H264(t, 5, 30, 15)
+	for _, tc := range []struct {
+		name  string
+		rate  int
+		block int
+		lead  time.Duration
+	}{
+		{"48kHz 10ms blocks", 48000, 480, 150 * time.Millisecond},
+		{"16kHz 64ms blocks", 16000, 1024, 400 * time.Millisecond},
+		{"44.1kHz odd blocks", 44100, 441 + 7, 40 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			clk := &fakeClock{boot: 100}
+			id := NewID(7)
+			r, err := s.Create(Meta{ID: id, Number: 7, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
+				WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &counterRig{t: t, r: r, rate: tc.rate, block: tc.block, lead: tc.lead, origin: 1012345678 * time.Nanosecond}
+			c.feed(aus)
+			m, err := r.Close(Stop{By: "button", Reason: "tap"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Segments) < 4 || len(m.Raw) != len(m.Segments) {
+				t.Fatalf("%d raw files for %d segments: %+v", len(m.Raw), len(m.Segments), m.Raw)
+			}
+			for i, e := range m.Raw {
+				if e.Segment != m.Segments[i].Number || e.Name != rawaudio.Name(e.Segment, 0) {
+					t.Fatalf("raw file %d: %+v", i, e)
+				}
+			}
+			checkCounters(t, s, m, c)
+			loaded, err := s.Load(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCounters(t, s, loaded, c)
+		})
+	}
+}
+
+// Blocks missing from the microphone's stream (dropped on the way, or a
+// microphone away for a moment) end a raw file; the next file of the same
+// segment begins at the first sample after the hole, so the hole stays.
+func TestRawAudioGapStartsAnotherFile(t *testing.T) {
+	aus, vp := mediatest.H264(t, 4, 30, 15)
+	s := newStore(t)
+	clk := &fakeClock{boot: 100}
+	id := NewID(8)
+	r, err := s.Create(Meta{ID: id, Number: 8, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
+		WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counterRig{t: t, r: r, rate: 48000, block: 480, lead: 150 * time.Millisecond, origin: 1012345678 * time.Nanosecond,
+		skip: map[int64]bool{}}
+	// 30 ms missing 1.5 s into the lesson, inside its second segment.
+	gapAt := firstFrameFrom(1500*time.Millisecond, c.origin, 48000)
+	gapAt -= gapAt % 480
+	for f := gapAt; f < gapAt+3*480; f += 480 {
+		c.skip[f] = true
+	}
+	c.feed(aus)
+	m, err := r.Close(Stop{By: "button", Reason: "tap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounters(t, s, m, c)
+	var second []RawAudio
+	for _, e := range m.Raw {
+		if e.Segment == m.Segments[1].Number {
+			second = append(second, e)
+		}
+	}
+	if len(second) != 2 || second[1].Name != rawaudio.Name(m.Segments[1].Number, 1) {
+		t.Fatalf("raw files of segment 2: %+v", second)
+	}
+	hole := second[1].Start - (second[0].Start + second[0].Duration)
+	if math.Abs(hole-0.030) > 0.5/48000 {
+		t.Fatalf("the files of segment 2 leave %.6f s between them, 0.030 s was missing", hole)
+	}
+}
