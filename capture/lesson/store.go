@@ -390,6 +390,16 @@ func (r *Recording) flushRaw(all bool) error {
 		if r.rawSeg == 0 {
 			r.rawSeg = r.w.FirstSegment()
 		}
+		if _, ok := r.w.SegmentStart(r.rawSeg); !ok {
+			// The raw audio began long after the lesson (or fell far
+			// behind): take it up from the segment being written, or
+			// the latest before it that began by t.
+			n := r.w.Segment()
+			for start, ok := r.w.SegmentStart(n); ok && t < start && n > r.rawSeg+1; start, ok = r.w.SegmentStart(n) {
+				n--
+			}
+			r.rawSeg = n
+		}
 		// Move on to the segment the sample falls in.
 		for {
 			next, ok := r.w.SegmentStart(r.rawSeg + 1)

@@ -25,6 +25,7 @@ type rig struct {
 	cat     *catalog.Catalog
 	video   chan media.AccessUnit
 	audio   chan media.AudioPacket
+	raw     chan media.PCM
 	free    uint64
 	mu      sync.Mutex
 	leds    []string
@@ -41,7 +42,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func newRig(t *testing.T, dir string, forceKF bool) *rig {
 	t.Helper()
-	g := &rig{t: t, video: make(chan media.AccessUnit), audio: make(chan media.AudioPacket), free: 10 << 30, forceKF: forceKF}
+	g := &rig{t: t, video: make(chan media.AccessUnit), audio: make(chan media.AudioPacket), raw: make(chan media.PCM),
+		free: 10 << 30, forceKF: forceKF}
 	var err error
 	g.store, err = lesson.NewStore(filepath.Join(dir, "lessons"), quiet())
 	if err != nil {
@@ -54,7 +56,7 @@ func newRig(t *testing.T, dir string, forceKF bool) *rig {
 	g.aus, _ = mediatest.H264(t, 4, 30, 15)
 	g.r = New(Config{Device: "room-101", SegmentDuration: time.Second, MinFreeBytes: 1 << 30, StopFreeBytes: 100 << 20,
 		ResumeAfterCrash: true, FirstFrameTimeout: 2 * time.Second},
-		Deps{Store: g.store, Catalog: g.cat, Input: Input{Video: g.video, Audio: g.audio},
+		Deps{Store: g.store, Catalog: g.cat, Input: Input{Video: g.video, Audio: g.audio, Raw: g.raw},
 			ForceKeyframe: func() bool { return g.forceKF },
 			ShowLED: func(p led.Pattern) {
 				g.mu.Lock()

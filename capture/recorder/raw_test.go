@@ -1,0 +1,157 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/rawaudio"
+)
+
+// counterMic is a microphone whose sample frame f is at pipeline time
+// off + f/rate and carries the count f on its first channel (-f on the
+// second), so that every sample kept can be named.
+type counterMic struct {
+	rate, block int
+	off         time.Duration
+	fed         int64 // frames handed to the recorder
+}
+
+func (c *counterMic) at(f int64) time.Duration {
+	return c.off + time.Duration(f*int64(time.Second)/int64(c.rate))
+}
+
+// firstAt returns the first frame at or after pipeline time t.
+func (c *counterMic) firstAt(t time.Duration) int64 {
+	x := int64(t - c.off)
+	return (x*int64(c.rate) + int64(time.Second) - 1) / int64(time.Second)
+}
+
+// pumpRaw delivers n pictures as pump does, the microphone's blocks
+// running lead ahead of them (the pictures are encoded first).
+func (g *rig) pumpRaw(c *counterMic, lead time.Duration, n int) {
+	for range n {
+		pts := time.Duration(g.next) * time.Second / 30
+		for c.at(c.fed) < pts+lead {
+			p := media.PCM{Samples: make([]float32, c.block*4), Channels: 4, Rate: c.rate, PTS: c.at(c.fed)}
+			for i := range c.block {
+				v := float32(c.fed+int64(i)) / (1 << 23)
+				p.Samples[i*4], p.Samples[i*4+1], p.Samples[i*4+2] = v, -v, 0.5
+			}
+			c.fed += int64(c.block)
+			g.raw <- p
+		}
+		g.pump(1)
+	}
+}
+
+// rawCounts reads the counts of a raw file's sample frames.
+func rawCounts(t *testing.T, path string) []int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rawaudio.ParseHeader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s24 := func(p []byte) int64 { return int64(int32(uint32(p[0])<<8|uint32(p[1])<<16|uint32(p[2])<<24) >> 8) }
+	var out []int64
+	fb := f.Channels * 3
+	data := b[f.DataOffset : f.DataOffset+f.DataBytes]
+	if f.Channels != 4 || f.Bits != 24 || len(data)%fb != 0 {
+		t.Fatalf("%s: %+v, %d bytes of samples", path, f, len(data))
+	}
+	for i := 0; i < len(data); i += fb {
+		v := s24(data[i:])
+		if s24(data[i+3:]) != -v {
+			t.Fatalf("%s: frame %d is not a frame of the counter", path, i/fb)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// With keep_raw, the lesson's raw files are cut at its segments' starts to
+// the sample: each begins with the sample at its segment's start, together
+// they are every sample from the lesson's first picture to its end, and
+// lesson.json gives each file's start and duration to the sample.
+func TestRawAudioFollowsTheSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		rate, block int
+		lead        time.Duration
+	}{
+		{"48kHz in 10 ms blocks", 48000, 480, 120 * time.Millisecond},
+		{"16kHz in 60 ms blocks", 16000, 960, 250 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newRig(t, t.TempDir(), false)
+			mic := &counterMic{rate: tc.rate, block: tc.block, off: 3456789 * time.Nanosecond}
+			g.pumpRaw(mic, tc.lead, 20) // idle: the lesson will begin with the cached keyframe, picture 15
+			ctx := context.Background()
+			if _, err := g.r.Start(ctx, StartRequest{By: "cli"}); err != nil {
+				t.Fatal(err)
+			}
+			g.pumpRaw(mic, tc.lead, 150)
+			m, err := g.r.Stop(ctx, StopRequest{By: "cli", Reason: "done"})
+			if err != nil || m.State != lesson.StateComplete {
+				t.Fatalf("stop: %v, lesson %s", err, m.State)
+			}
+			if len(m.Segments) < 4 || len(m.Raw) != len(m.Segments) {
+				t.Fatalf("%d raw files for %d segments: %+v", len(m.Raw), len(m.Segments), m.Raw)
+			}
+			origin := 15 * time.Second / 30 // pipeline time of media time 0
+			half := 0.5 / float64(tc.rate)
+			var all []int64
+			for i, e := range m.Raw {
+				sg := m.Segments[i]
+				if e.Segment != sg.Number || e.Name != rawaudio.Name(sg.Number, 0) {
+					t.Fatalf("raw file %d is %+v beside segment %+v", i, e, sg)
+				}
+				counts := rawCounts(t, filepath.Join(g.store.Dir(m.ID), e.Name))
+				// (a) the first sample is the one at the segment's start.
+				start := time.Duration(math.Round(sg.Start * 1e9))
+				if want := mic.firstAt(origin + start); counts[0] != want {
+					t.Errorf("%s: first sample %d, the segment starts at %v: sample %d", e.Name, counts[0], start, want)
+				}
+				// (c) lesson.json's start and duration name the samples.
+				if at := (mic.at(counts[0]) - origin).Seconds(); math.Abs(e.Start-at) > half {
+					t.Errorf("%s: start %.9f s in lesson.json, its first sample is at %.9f s", e.Name, e.Start, at)
+				}
+				if math.Abs(e.Duration*float64(tc.rate)-float64(len(counts))) > 0.5 {
+					t.Errorf("%s: duration %.9f s in lesson.json, %d frames in the file", e.Name, e.Duration, len(counts))
+				}
+				all = append(all, counts...)
+			}
+			// (b) one after the other, the files are the capture from the
+			// lesson's first picture on: nothing missing, nothing twice.
+			first := mic.firstAt(origin)
+			if int64(len(all)) != mic.fed-first {
+				t.Fatalf("the raw files hold %d frames; %d were captured from the lesson's start", len(all), mic.fed-first)
+			}
+			for i, v := range all {
+				if v != first+int64(i) {
+					t.Fatalf("frame %d of the raw files is sample %d, want %d", i, v, first+int64(i))
+				}
+			}
+			loaded, err := g.store.Load(m.ID)
+			if err != nil || len(loaded.Raw) != len(m.Raw) {
+				t.Fatalf("lesson.json: %v, %+v", err, loaded.Raw)
+			}
+			for i := range m.Raw {
+				if loaded.Raw[i] != m.Raw[i] {
+					t.Fatalf("lesson.json lists %+v, the lesson closed with %+v", loaded.Raw[i], m.Raw[i])
+				}
+			}
+			g.waitState(StateIdle)
+		})
+	}
+}
