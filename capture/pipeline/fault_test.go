@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,4 +237,54 @@ func TestSetAudioRestartsWithNewSettings(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// SetVideo restarts the camera half at once with another source: the
+// running encoder is closed, the new one opened on the next picture, with
+// no fault and no pause; SetVideo(nil) runs the same source again, which a
+// Reopened source opens anew.
+func TestSetVideoRestartsWithNewEncoder(t *testing.T) {
+	out := &collect{}
+	w := &encoderWorld{found: "/dev/video11"}
+	cam := sim.NewCamera(sim.CameraConfig{Width: 64, Height: 48, FPS: 30})
+	sw, err := ChooseEncoder(w.config(EncoderSoftware), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opens atomic.Int32
+	src := Reopened(func() (*Video, error) { opens.Add(1); return EncodedWith(cam, sw), nil })
+	p := New(Config{AudioChannels: 1, AudioBitrateBps: 32000}, src,
+		&fakeMic{fail: make(chan struct{})}, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pauses := &backoffs{}
+	p.after = pauses.after
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "pictures from the software encoder", func() bool { v, _ := out.counts(); return v >= 5 && p.Encoder() == "openh264" })
+
+	p.SetVideo(nil)
+	waitFor(t, "the source opened again", func() bool { return opens.Load() == 2 })
+	v0, _ := out.counts()
+	waitFor(t, "pictures after the restart", func() bool { v, _ := out.counts(); return v >= v0+5 })
+
+	hw, err := ChooseEncoder(w.config(EncoderHardware), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetVideo(EncodedWith(cam, hw))
+	waitFor(t, "the hardware encoder in use", func() bool { return p.Encoder() == "v4l2-m2m fake /dev/video11" })
+	v1, _ := out.counts()
+	waitFor(t, "pictures from the hardware encoder", func() bool { v, _ := out.counts(); return v >= v1+5 })
+	if f := p.Faults(); len(f) != 0 || len(pauses.get()) != 0 {
+		t.Errorf("a restart for a new encoder counted as a failure: faults %v, pauses %v", f, pauses.get())
+	}
+	cancel()
+	<-done
+	if !w.sw.closed || !w.hw.closed {
+		t.Errorf("encoders left open: software closed %v, hardware closed %v", w.sw.closed, w.hw.closed)
+	}
+	if opens.Load() != 2 {
+		t.Errorf("the replaced source was opened %d times, want 2", opens.Load())
+	}
 }

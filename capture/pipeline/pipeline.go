@@ -155,6 +155,9 @@ type Pipeline struct {
 	// restartAudio asks the audio half to start again with the settings
 	// SetAudio put in cfg (guarded by mu).
 	restartAudio chan struct{}
+	// restartVideo asks the camera half to start again with the source
+	// SetVideo put in video (guarded by mu).
+	restartVideo chan struct{}
 
 	// after waits between retries (time.After; a fake in tests).
 	after func(time.Duration) <-chan time.Time
@@ -172,7 +175,8 @@ func New(cfg Config, video *Video, mic Microphone, out Output, log *slog.Logger)
 		cfg.RetryMax = max(cfg.RetryMin, 10*time.Second)
 	}
 	return &Pipeline{cfg: cfg, video: video, mic: mic, out: out, log: log, errs: map[string]string{},
-		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{}), after: time.After, restartAudio: make(chan struct{}, 1)}
+		dead: audio.NewDeadMicDetector(audio.DeadMicConfig{}), after: time.After,
+		restartAudio: make(chan struct{}, 1), restartVideo: make(chan struct{}, 1)}
 }
 
 // AudioSettings are the settings of the audio half that SetAudio changes.
@@ -200,6 +204,30 @@ func (p *Pipeline) SetAudio(a AudioSettings) {
 	}
 }
 
+// SetVideo starts the camera half again at once with v (nil: the same
+// source, run again; a Reopened source then opens its camera anew, with
+// whatever encoder choice it is given now). The running camera and its
+// encoder are stopped and closed first. Pictures before and after may come
+// from another encoder, so call it between lessons.
+func (p *Pipeline) SetVideo(v *Video) {
+	if v != nil {
+		p.mu.Lock()
+		p.video = v
+		p.mu.Unlock()
+	}
+	select {
+	case p.restartVideo <- struct{}{}:
+	default:
+	}
+}
+
+// source returns the video source (SetVideo may change it while it runs).
+func (p *Pipeline) source() *Video {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.video
+}
+
 // config returns the settings (SetAudio may change them while it runs).
 func (p *Pipeline) config() Config {
 	p.mu.Lock()
@@ -207,15 +235,16 @@ func (p *Pipeline) config() Config {
 	return p.cfg
 }
 
-// errRestart ends a run of the audio half that SetAudio asked to restart.
+// errRestart ends a run of a half that SetAudio or SetVideo asked to
+// restart.
 var errRestart = errors.New("restart with new settings")
 
 // ForceKeyframe asks the encoder for an IDR on the next picture and reports
 // whether it can (a passthrough camera cannot be asked).
-func (p *Pipeline) ForceKeyframe() bool { return p.video.forceIDR() }
+func (p *Pipeline) ForceKeyframe() bool { return p.source().forceIDR() }
 
 // Encoder names the video encoder.
-func (p *Pipeline) Encoder() string { return p.video.Name() }
+func (p *Pipeline) Encoder() string { return p.source().Name() }
 
 // Levels returns the microphone levels per input channel over the last
 // 100 ms.
@@ -262,14 +291,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		p.keepRunning(ctx, "camera", p.videoN.Load, func(ctx context.Context) error {
-			return p.video.run(ctx, func(au media.AccessUnit) {
-				if p.videoN.Add(1) == 1 || p.hasFault("camera") {
-					p.setFault("camera", nil)
-				}
-				p.out.WriteVideo(au)
-			})
-		})
+		p.keepRunning(ctx, "camera", p.videoN.Load, p.runVideo)
 	}()
 	go func() {
 		defer wg.Done()
@@ -277,6 +299,34 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	return ctx.Err()
+}
+
+// runVideo runs the video source until it fails, ctx ends, or SetVideo
+// asks for a restart (then errRestart).
+func (p *Pipeline) runVideo(ctx context.Context) error {
+	v := p.source()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var restarted atomic.Bool
+	go func() {
+		select {
+		case <-p.restartVideo:
+			restarted.Store(true)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := v.run(ctx, func(au media.AccessUnit) {
+		if p.videoN.Add(1) == 1 || p.hasFault("camera") {
+			p.setFault("camera", nil)
+		}
+		p.out.WriteVideo(au)
+	})
+	if restarted.Load() {
+		p.log.Info("video restarted with new settings")
+		return errRestart
+	}
+	return err
 }
 
 func (p *Pipeline) hasFault(part string) bool {
