@@ -76,6 +76,7 @@ type Store struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
+	check   func(running, next *config.Box) error
 	current *config.Box
 	pending *stored
 	status  wire.ConfigStatus
@@ -127,6 +128,18 @@ func readJSON[T any](path string) (*T, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &v, nil
+}
+
+// SetCheck adds what the box checks beyond the file's rules before it
+// accepts a set: check gets the configuration the box runs with and the one
+// the set makes, and its error refuses the set like a bad value (a
+// config.FieldError in it names the field). It judges what this box can do
+// (a hardware encoder that is not there), so a set it refuses never waits
+// for a lesson to end, nor is it applied at the next start.
+func (s *Store) SetCheck(check func(running, next *config.Box) error) {
+	s.mu.Lock()
+	s.check = check
+	s.mu.Unlock()
 }
 
 // Current returns the configuration the box runs with.
@@ -183,6 +196,9 @@ func (s *Store) Offer(payload []byte, recording bool) (Result, error) {
 		return Ignored, nil
 	}
 	b, err := s.base.WithSettings(c.Settings)
+	if err == nil && s.check != nil {
+		err = s.check(s.current, b)
+	}
 	if err != nil {
 		s.status.Rejected, s.status.Error, s.status.Field = c.Version, err.Error(), ""
 		if fes := config.FieldErrors(err); len(fes) > 0 {

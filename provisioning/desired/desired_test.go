@@ -211,3 +211,41 @@ func TestSafeMidLesson(t *testing.T) {
 		}
 	}
 }
+
+// A set the box's own check refuses (here: a hardware encoder it does not
+// have) is refused with the field named, even while a lesson records, and
+// the configuration it runs with stays; a later set the check lets through
+// applies.
+func TestCheckRefuses(t *testing.T) {
+	s, err := Open(t.TempDir(), base(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saw [2]string
+	s.SetCheck(func(running, next *config.Box) error {
+		saw = [2]string{running.Video.Encoder, next.Video.Encoder}
+		if next.Video.Encoder == "hardware" {
+			return fmt.Errorf("check: %w", &config.FieldError{Field: "video.encoder", Reason: "no hardware H.264 encoder on this box"})
+		}
+		return nil
+	})
+	if r, err := s.Offer(msg(1, `{"video":{"encoder":"hardware"}}`), true); r != Rejected || err != nil {
+		t.Fatalf("version 1: %v %v", r, err)
+	}
+	if saw != [2]string{"auto", "hardware"} {
+		t.Errorf("the check saw %v", saw)
+	}
+	st := s.Status()
+	if st.Rejected != 1 || st.Pending != 0 || st.Applied != 0 || st.Field != "video.encoder" || !strings.Contains(st.Error, "no hardware") {
+		t.Errorf("status after a refused set: %+v", st)
+	}
+	if e := s.Current().Video.Encoder; e != "auto" {
+		t.Errorf("encoder %q after a refused set", e)
+	}
+	if r, err := s.Offer(msg(2, `{"video":{"encoder":"software"}}`), false); r != Applied || err != nil {
+		t.Fatalf("version 2: %v %v", r, err)
+	}
+	if st := s.Status(); st.Applied != 2 || st.Rejected != 0 || s.Current().Video.Encoder != "software" {
+		t.Errorf("after a good set: %+v, encoder %q", st, s.Current().Video.Encoder)
+	}
+}
