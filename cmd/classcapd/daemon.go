@@ -54,6 +54,12 @@ type daemon struct {
 	cfgKick chan struct{}                       // a configuration arrived or a lesson ended
 	inForce int64                               // the hub's version the components run with (configLoop's)
 	audio   atomic.Pointer[config.AudioSection] // the [audio] settings the pipeline runs with
+	// videoMode is the video.encoder the camera half runs with (it changes
+	// once a new choice could be made; configLoop's).
+	videoMode atomic.Pointer[string]
+	// simVideo makes the simulated camera's source with c's encoder choice
+	// (nil unless hardware.profile is sim).
+	simVideo func(c *config.Box) (*pipeline.Video, error)
 
 	store    *lesson.Store
 	catalog  *catalog.Catalog
@@ -90,6 +96,8 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	d.desired, d.cfgKick = ds, make(chan struct{}, 1)
 	cfg = ds.Current()
 	d.cfg, d.inForce = cfg, ds.Status().Applied
+	ds.SetCheck(checkEncoder)
+	d.videoMode.Store(&cfg.Video.Encoder)
 	store, err := lesson.NewStore(cfg.LessonsDir(), log.With("component", "lessons"))
 	if err != nil {
 		return nil, err
@@ -103,15 +111,21 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	var mic pipeline.Microphone
 	switch cfg.Hardware.Profile {
 	case "sim":
-		enc, err := pipeline.ChooseEncoder(encoderConfig(cfg, cfg.Hardware.Sim.FPS), log.With("component", "encoder"))
-		if err != nil {
-			return nil, err
-		}
-		d.encoder.set(enc)
-		video = pipeline.EncodedWith(sim.NewCamera(sim.CameraConfig{
+		cam := sim.NewCamera(sim.CameraConfig{
 			Width: cfg.Hardware.Sim.Width, Height: cfg.Hardware.Sim.Height, FPS: cfg.Hardware.Sim.FPS, Epoch: epoch,
 			Log: log.With("component", "camera"),
-		}), enc)
+		})
+		d.simVideo = func(c *config.Box) (*pipeline.Video, error) {
+			enc, err := pipeline.ChooseEncoder(encoderConfig(c, c.Hardware.Sim.FPS), log.With("component", "encoder"))
+			if err != nil {
+				return nil, err
+			}
+			d.encoder.set(enc)
+			return pipeline.EncodedWith(cam, enc), nil
+		}
+		if video, err = d.simVideo(cfg); err != nil {
+			return nil, err
+		}
 		mic = sim.NewMicArray(simMicConfig(cfg, epoch))
 	case "replay":
 		pace, err := replay.ParsePace(cfg.Hardware.Replay.Pace)
@@ -130,7 +144,7 @@ func newDaemon(cfg *config.Box, log *slog.Logger) (*daemon, error) {
 	case "auto":
 		// Found again before every run: a device absent at the start or
 		// unplugged is a fault in status, tried again, never an exit.
-		video = pipeline.Reopened(func() (*pipeline.Video, error) { return openCamera(d.desired.Current(), &d.encoder, epoch, log) })
+		video = pipeline.Reopened(func() (*pipeline.Video, error) { return openCamera(d.videoConfig(), &d.encoder, epoch, log) })
 		mic = pipeline.ReopenedMicrophone(func() (pipeline.Microphone, error) { return openMicrophone(cfg, epoch, log) })
 	default:
 		return nil, fmt.Errorf("hardware.profile %q is not one of sim, replay, auto", cfg.Hardware.Profile)

@@ -30,9 +30,11 @@ import (
 //   - audio.keep_raw: from the next lesson (the set waited for the lesson
 //     to end);
 //   - live view: the ICE servers and transport policy, for the next viewer;
-//   - video.encoder (hardware or software, chosen by probing): set up when
-//     the daemon starts, so it takes effect at its next start (the applied
-//     set is kept and laid over the file then).
+//   - video.encoder (raw cameras): the camera half of the pipeline is
+//     restarted at once (the set waited for the lesson to end) with the
+//     encoder chosen anew; a set asking for a hardware encoder the box does
+//     not have is refused on arrival (checkEncoder), and should the choice
+//     fail all the same, the running encoder stays.
 
 // encoderSlot holds the encoder of the running raw camera (nil for a
 // camera that encodes by itself).
@@ -125,18 +127,57 @@ func (d *daemon) applyConfig(ctx context.Context, c *config.Box) {
 		log.Error("recorder settings", "err", err)
 	}
 	d.live.SetICE(liveICE(c.Live))
+	if c.Video.Encoder != *d.videoMode.Load() {
+		d.switchEncoder(c)
+	}
 	if e := d.encoder.get(); e != nil {
 		e.SetParams(c.Video.BitrateKbps*1000, c.KeyframeInterval())
 	}
-	var later []string
-	if c.Video.Encoder != d.cfg.Video.Encoder {
-		later = append(later, "video.encoder")
-	}
-	if len(later) > 0 {
-		log.Warn("settings that take effect when classcapd starts again", "settings", fmt.Sprint(later))
-	}
 	log.Info("hub configuration in force", "version", d.desired.Status().Applied,
 		"visibility", c.Recording.Visibility, "video_kbps", c.Video.BitrateKbps, "upload_kbps", c.Uplink.UploadRateKbps)
+}
+
+// videoConfig is the configuration the camera half opens with: the hub's
+// current one, with the encoder choice the camera half runs with.
+func (d *daemon) videoConfig() *config.Box {
+	c := *d.desired.Current()
+	c.Video.Encoder = *d.videoMode.Load()
+	return &c
+}
+
+// switchEncoder restarts the camera half of the pipeline with c's
+// video.encoder, chosen anew (the hardware encoder probed for). If no
+// encoder can be chosen the running one stays, and the error is logged.
+func (d *daemon) switchEncoder(c *config.Box) {
+	log := d.log.With("component", "config")
+	was, mode := *d.videoMode.Load(), c.Video.Encoder
+	keep := func(err error) {
+		log.Error("video.encoder cannot be applied; the running encoder stays", "video_encoder", mode,
+			"encoder", d.pipeline.Encoder(), "err", err)
+	}
+	switch {
+	case d.simVideo != nil:
+		v, err := d.simVideo(c)
+		if err != nil {
+			keep(err)
+			return
+		}
+		d.videoMode.Store(&mode)
+		d.pipeline.SetVideo(v)
+	case d.encoder.get() != nil: // a raw V4L2 camera: opened again, with the new choice
+		if _, err := pipeline.ChooseEncoder(encoderConfig(c, 0), nil); err != nil {
+			keep(err)
+			return
+		}
+		d.videoMode.Store(&mode)
+		d.pipeline.SetVideo(nil)
+	default: // a camera that encodes H.264 itself, or none yet: the next raw camera opens with it
+		d.videoMode.Store(&mode)
+		log.Info("video.encoder changed; the camera in use is not encoded by the box", "video_encoder", mode,
+			"was", was, "encoder", d.pipeline.Encoder())
+		return
+	}
+	log.Info("video.encoder changed; camera and encoder restarted", "video_encoder", mode, "was", was)
 }
 
 // recorderSettings are c's recorder settings, with the audio parameters the

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/mediatest"
+	"github.com/classcap/classcap/capture/pipeline"
+	"github.com/classcap/classcap/capture/recorder"
+	"github.com/classcap/classcap/capture/videoenc"
+	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/uplink/brokertest"
+	"github.com/classcap/classcap/uplink/wire"
+)
+
+// fakeM2M stands in for the V4L2 mem2mem hardware encoder, which no test
+// machine has: found at /dev/video11 while present, and opened as openh264
+// under another name, so that what it records is real H.264.
+type fakeM2M struct{ present atomic.Bool }
+
+const fakeM2MName = "v4l2-m2m fake /dev/video11"
+
+func (f *fakeM2M) install(t *testing.T) {
+	was := hardwareEncoder
+	hardwareEncoder.find = func() (string, error) {
+		if !f.present.Load() {
+			return "", errors.New("H.264 encoder among 0 video devices: no encoder")
+		}
+		return "/dev/video11", nil
+	}
+	hardwareEncoder.open = func(dev string, p videoenc.Config) (pipeline.Encoder, error) {
+		e, err := pipeline.Software(p)
+		if err != nil {
+			return nil, err
+		}
+		return renamed{e, "v4l2-m2m fake " + dev}, nil
+	}
+	t.Cleanup(func() { hardwareEncoder = was })
+}
+
+type renamed struct {
+	pipeline.Encoder
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// inProcess is classcapd run inside the test (simulated hardware), for
+// what a separate process cannot be given: the fake hardware encoder.
+type inProcess struct {
+	t   *testing.T
+	d   *daemon
+	dir string
+	mu  sync.Mutex
+	log bytes.Buffer
+}
+
+func (p *inProcess) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+func (p *inProcess) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func startInProcess(t *testing.T, extra string) *inProcess {
+	t.Helper()
+	p := &inProcess{t: t, dir: t.TempDir()}
+	cfg, err := config.ParseBox(fmt.Appendf(nil, `[device]
+id = "room-101"
+data_dir = %q
+[hardware]
+profile = "sim"
+[hardware.sim]
+width = 320
+height = 180
+fps = 15
+[recording]
+segment_seconds = 2
+min_free_mb = 10
+%s`, filepath.Join(p.dir, "data"), extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(p, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", p.logText())
+		}
+	})
+	return p
+}
+
+func (p *inProcess) waitFor(what string, d time.Duration, cond func() bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out after %v waiting for %s; status %+v", d, what, p.d.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *inProcess) meta(id string) lesson.Meta {
+	p.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(p.d.store.Root(), id, lesson.MetaName))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	m, err := lesson.ParseMeta(raw)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return m
+}
+
+// record records a lesson of at least 2 s; during, if set, runs while it
+// records.
+func (p *inProcess) record(during func()) string {
+	p.t.Helper()
+	ctx := context.Background()
+	res, err := p.d.Start(ctx, recorder.StartRequest{By: "cli"})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if during != nil {
+		during()
+	}
+	p.waitFor("2 s recorded", 30*time.Second, func() bool { return p.d.Status().Recorder.Recorded >= 2 })
+	if _, err := p.d.Stop(ctx, recorder.StopRequest{By: "cli"}); err != nil {
+		p.t.Fatal(err)
+	}
+	return res.LessonID
+}
+
+// publishConfig publishes the hub's desired configuration for room-101,
+// retained, as the hub does.
+func (h *testHub) publishConfig(version int64, settings string) {
+	h.t.Helper()
+	b := fmt.Appendf(nil, `{"v":1,"version":%d,"settings":%s}`, version, settings)
+	if _, err := wire.DecodeConfig(b); err != nil {
+		h.t.Fatal(err)
+	}
+	if tok := h.c.Publish(wire.ConfigTopic("room-101"), 1, true, b); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		h.t.Fatalf("publish: %v", tok.Error())
+	}
+}
+
+// The hub changes video.encoder and the daemon applies it without a
+// restart: while idle at once, the camera and its encoder restarted with
+// the new choice (status and the next lesson's lesson.json name it); while
+// a lesson records, once the lesson has ended, the lesson keeping the
+// encoder it began with. A set asking for a hardware encoder the box does
+// not have is refused with the field named, and the box records on with
+// the encoder it has. Every lesson plays (ffprobe).
+func TestVideoEncoderSetWithoutRestart(t *testing.T) {
+	m := brokertest.Start(t)
+	h := newTestHub(t, m.URL())
+	hw := &fakeM2M{}
+	hw.present.Store(true)
+	hw.install(t)
+	p := startInProcess(t, fmt.Sprintf("[video]\nencoder = \"software\"\n[uplink]\nbroker = %q\n", m.URL()))
+	d := p.d
+	p.waitFor("pictures from openh264", 30*time.Second, func() bool {
+		s := d.Status()
+		return s.Camera.Encoder == "openh264" && s.Camera.Frames > 0
+	})
+	p.waitFor("the uplink", 30*time.Second, func() bool { u := d.Status().Uplink; return u != nil && u.Connected })
+	l1 := p.record(nil)
+
+	// Idle: version 1 asks for the hardware encoder; applied at once.
+	h.publishConfig(1, `{"video":{"encoder":"hardware"}}`)
+	p.waitFor("version 1 applied with the hardware encoder in use", 30*time.Second, func() bool {
+		s := d.Status()
+		return s.Config.Applied == 1 && s.Camera.Encoder == fakeM2MName
+	})
+	f0 := d.Status().Camera.Frames
+	p.waitFor("pictures from the hardware encoder", 30*time.Second, func() bool { return d.Status().Camera.Frames > f0+10 })
+	if l := p.logText(); !strings.Contains(l, "video.encoder changed; camera and encoder restarted") ||
+		strings.Contains(l, "starts again") {
+		t.Errorf("the log does not say the encoder changed without a restart")
+	}
+
+	// While a lesson records, version 2 (back to software) waits for it.
+	l2 := p.record(func() {
+		h.publishConfig(2, `{"video":{"encoder":"software"}}`)
+		p.waitFor("version 2 pending", 30*time.Second, func() bool { return d.Status().Config.Pending == 2 })
+		if e := d.Status().Camera.Encoder; e != fakeM2MName {
+			t.Errorf("the encoder changed during the lesson: %q", e)
+		}
+	})
+	p.waitFor("version 2 applied after the lesson, openh264 in use", 30*time.Second, func() bool {
+		s := d.Status()
+		return s.Config.Applied == 2 && s.Config.Pending == 0 && s.Camera.Encoder == "openh264"
+	})
+	// The next lesson once the new encoder delivers: the recorder drops the
+	// sound that reaches it before a lesson's first keyframe, and the first
+	// picture of an encoder just opened comes late.
+	f1 := d.Status().Camera.Frames
+	p.waitFor("pictures from openh264 again", 30*time.Second, func() bool { return d.Status().Camera.Frames > f1+10 })
+	l3 := p.record(nil)
+
+	// The hardware encoder gone, version 3 asking for it is refused; the
+	// box records on with openh264.
+	hw.present.Store(false)
+	h.publishConfig(3, `{"video":{"encoder":"hardware"}}`)
+	p.waitFor("version 3 refused", 30*time.Second, func() bool { return d.Status().Config.Rejected == 3 })
+	if c := d.Status().Config; c.Applied != 2 || c.Field != "video.encoder" || !strings.Contains(c.Error, "no hardware H.264 encoder") {
+		t.Errorf("after the refused version: %+v", c)
+	}
+	l4 := p.record(nil)
+	if s := d.Status(); s.Camera.Encoder != "openh264" || s.Camera.Fault != "" {
+		t.Errorf("after a refused encoder: camera %+v", s.Camera)
+	}
+
+	for _, l := range []struct{ id, encoder string }{{l1, "openh264"}, {l2, fakeM2MName}, {l3, "openh264"}, {l4, "openh264"}} {
+		meta := p.meta(l.id)
+		if meta.Video.Encoder != l.encoder || meta.State != lesson.StateComplete {
+			t.Errorf("lesson %s: encoder %q, state %s; want %q, complete", l.id, meta.Video.Encoder, meta.State, l.encoder)
+		}
+		checkAV(t, filepath.Join(d.store.Root(), l.id, lesson.PlaylistName))
+		mediatest.DecodeClean(t, filepath.Join(d.store.Root(), l.id, lesson.PlaylistName))
+	}
+}
