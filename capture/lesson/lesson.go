@@ -181,9 +181,10 @@ type RawAudio struct {
 	Name    string `json:"name"`
 	Segment int    `json:"segment"`
 	// Start is the media time of its first sample (seconds), exact to the
-	// sample: for the first file of a segment, the segment's start; a
-	// file repaired after a crash has its segment's start, or the lesson's
-	// end before it.
+	// sample: for the first file of a segment, the segment's start. A
+	// file repaired after a crash has the start its header records (one
+	// written before headers did: its segment's start, or the lesson's
+	// end before it).
 	Start    float64 `json:"start"`
 	Duration float64 `json:"duration"` // seconds
 	Channels int     `json:"channels"`

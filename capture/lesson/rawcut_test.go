@@ -276,3 +276,65 @@ func TestRawAudioGapStartsAnotherFile(t *testing.T) {
 		t.Fatalf("the files of segment 2 leave %.6f s between them, 0.030 s was missing", hole)
 	}
 }
+
+// A raw file left open by a crash is listed at recovery with the start its
+// header records: exact to the sample, also for a second file of its
+// segment (after a hole in the sound), which does not begin at the
+// segment's start.
+func TestRawAudioCrashKeepsStarts(t *testing.T) {
+	aus, vp := mediatest.H264(t, 4, 30, 15)
+	s := newStore(t)
+	clk := &fakeClock{boot: 100}
+	id := NewID(9)
+	r, err := s.Create(Meta{ID: id, Number: 9, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
+		WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counterRig{t: t, r: r, rate: 48000, block: 480, lead: 150 * time.Millisecond, origin: 1012345678 * time.Nanosecond,
+		skip: map[int64]bool{}}
+	gapAt := firstFrameFrom(3500*time.Millisecond, c.origin, 48000)
+	gapAt -= gapAt % 480
+	for f := gapAt; f < gapAt+2*480; f += 480 {
+		c.skip[f] = true
+	}
+	c.feed(aus)
+	crash(r)
+	parts, _ := filepath.Glob(filepath.Join(s.Dir(id), "*.wav"+rawaudio.PartSuffix))
+	if len(parts) != 1 || filepath.Base(parts[0]) != rawaudio.Name(4, 1)+rawaudio.PartSuffix {
+		t.Fatalf("open raw files after the crash: %v", parts)
+	}
+	clk.boot = 108
+	rec, err := s.Recover(id, clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rec.Meta
+	if n := len(m.Raw); n != 5 || m.Raw[n-1].Name != rawaudio.Name(4, 1) {
+		t.Fatalf("recovered raw files %+v", m.Raw)
+	}
+	half := 0.5 / 48000
+	next := firstFrameFrom(0, c.origin, 48000)
+	for _, e := range m.Raw {
+		got := readCounters(t, filepath.Join(s.Dir(id), e.Name))
+		first := got.frames[0]
+		if at := float64(first)/48000 - c.origin.Seconds(); math.Abs(e.Start-at) > half {
+			t.Errorf("%s: start %.9f s in lesson.json, its first sample is at %.9f s", e.Name, e.Start, at)
+		}
+		if math.Abs(e.Duration*48000-float64(len(got.frames))) > 0.5 {
+			t.Errorf("%s: duration %.9f s, %d frames", e.Name, e.Duration, len(got.frames))
+		}
+		for next == gapAt || next == gapAt+480 {
+			next += 480
+		}
+		for i, v := range got.frames {
+			if v != next {
+				t.Fatalf("%s: frame %d is sample %d, want %d", e.Name, i, v, next)
+			}
+			next++
+			for next == gapAt || next == gapAt+480 {
+				next += 480
+			}
+		}
+	}
+}

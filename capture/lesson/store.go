@@ -485,7 +485,7 @@ func (r *Recording) rawFits(p media.PCM) bool { return r.rawCh == p.Channels && 
 func (r *Recording) openRaw(seg int, p media.PCM, at time.Duration) error {
 	dir := r.store.Dir(r.meta.ID)
 	for k := 0; ; k++ {
-		f, err := rawaudio.Create(dir, rawaudio.Name(seg, k), seg, p.Channels, p.Rate)
+		f, err := rawaudio.Create(dir, rawaudio.Name(seg, k), seg, p.Channels, p.Rate, at)
 		if errors.Is(err, os.ErrExist) && k < 100 {
 			continue // an earlier file of this segment (a gap, a crash)
 		}
@@ -722,8 +722,9 @@ func (s *Store) Recover(id string, now Clock) (Recovered, error) {
 }
 
 // recoverRaw closes the raw audio files a crash left open and adds those
-// lesson.json lacks, each at its segment's start (or, for a segment that
-// was lost, the lesson's end).
+// lesson.json lacks, each at the start its header records (a file written
+// before headers did: its segment's start, or for a segment that was lost,
+// the lesson's end).
 func (s *Store) recoverRaw(dir string, m *Meta, rec *Recovered) {
 	known := map[string]bool{}
 	for _, r := range m.Raw {
@@ -759,6 +760,9 @@ func (s *Store) recoverRaw(dir string, m *Meta, rec *Recovered) {
 			if seg.Number == info.Segment {
 				start = seg.Start
 			}
+		}
+		if info.HasStart {
+			start = info.Start.Seconds()
 		}
 		m.Raw = append(m.Raw, rawEntry(info, start))
 	}

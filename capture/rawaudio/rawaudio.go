@@ -4,7 +4,10 @@
 // is written under a temporary name (.part) whose header is brought up to
 // date and fsynced about once a second, so what a crash leaves is readable
 // as it is; Repair makes it exact and gives it its final name, and Close
-// does the same for a file that ends normally.
+// does the same for a file that ends normally. The header carries the
+// media time of the file's first sample in a chunk of its own ("strt",
+// nanoseconds as a little-endian int64), which players skip, so that a
+// file repaired after a crash still says where it belongs.
 package rawaudio
 
 import (
@@ -31,8 +34,12 @@ const PartSuffix = ".part"
 const Bits = 24
 
 // headerSize is the size of the header Create writes: RIFF, a 40-byte
-// extensible fmt chunk, and the data chunk's header.
-const headerSize = 12 + 8 + 40 + 8
+// extensible fmt chunk, the start chunk and the data chunk's header.
+const headerSize = 12 + 8 + 40 + 8 + 8 + 8
+
+// StartChunk is the id of the chunk that holds the media time of a file's
+// first sample.
+const StartChunk = "strt"
 
 // maxData keeps a file's data within what a RIFF size field can count.
 const maxData = math.MaxUint32 - headerSize
@@ -70,8 +77,12 @@ func ParseName(name string) (int, bool) {
 
 // Info describes a closed raw audio file.
 type Info struct {
-	Name     string
-	Segment  int // the segment it lies beside
+	Name    string
+	Segment int // the segment it lies beside
+	// Start is the media time of its first sample, when the file says
+	// (HasStart; files written before the start chunk do not).
+	Start    time.Duration
+	HasStart bool
 	Channels int
 	Rate     int
 	Bits     int
@@ -102,6 +113,7 @@ type File struct {
 	segment     int
 	channels    int
 	rate        int
+	start       time.Duration
 	f           *os.File
 	frames      int64
 	sinceSync   int64
@@ -109,8 +121,9 @@ type File struct {
 	sync        *durable.Syncer
 }
 
-// Create starts the file name (see Name) in dir under its temporary name.
-func Create(dir, name string, segment, channels, rate int) (*File, error) {
+// Create starts the file name (see Name) in dir under its temporary name;
+// start is the media time of the first sample it will hold.
+func Create(dir, name string, segment, channels, rate int, start time.Duration) (*File, error) {
 	if channels < 1 || channels > 32 || rate < 1000 || rate > 768000 {
 		return nil, fmt.Errorf("rawaudio: create %s: %d channels at %d Hz", name, channels, rate)
 	}
@@ -123,8 +136,8 @@ func Create(dir, name string, segment, channels, rate int) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rawaudio: create: %w", err)
 	}
-	w := &File{path: path, final: final, segment: segment, channels: channels, rate: rate, f: f}
-	if _, err := f.Write(Header(channels, rate, 0)); err != nil {
+	w := &File{path: path, final: final, segment: segment, channels: channels, rate: rate, start: start, f: f}
+	if _, err := f.Write(Header(channels, rate, start, 0)); err != nil {
 		f.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("rawaudio: write %s: %w", path, err)
@@ -176,7 +189,7 @@ func (w *File) Write(p media.PCM) error {
 }
 
 func (w *File) writeHeader() error {
-	if _, err := w.f.WriteAt(Header(w.channels, w.rate, w.frames*int64(w.channels*Bits/8)), 0); err != nil {
+	if _, err := w.f.WriteAt(Header(w.channels, w.rate, w.start, w.frames*int64(w.channels*Bits/8)), 0); err != nil {
 		return fmt.Errorf("rawaudio: write header %s: %w", w.path, err)
 	}
 	return nil
@@ -220,9 +233,9 @@ func (w *File) Abandon() error {
 	return err
 }
 
-// Header returns the 68-byte header of a 24-bit PCM file with dataBytes
-// of samples.
-func Header(channels, rate int, dataBytes int64) []byte {
+// Header returns the header of a 24-bit PCM file whose first sample is at
+// media time start, with dataBytes of samples.
+func Header(channels, rate int, start time.Duration, dataBytes int64) []byte {
 	b := make([]byte, headerSize)
 	le := binary.LittleEndian
 	copy(b[0:], "RIFF")
@@ -242,8 +255,11 @@ func Header(channels, rate int, dataBytes int64) []byte {
 	le.PutUint32(b[40:], 0)    // channel mask: none (microphones, not speakers)
 	// KSDATAFORMAT_SUBTYPE_PCM 00000001-0000-0010-8000-00aa00389b71
 	copy(b[44:], []byte{0x01, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71})
-	copy(b[60:], "data")
-	le.PutUint32(b[64:], uint32(dataBytes))
+	copy(b[60:], StartChunk)
+	le.PutUint32(b[64:], 8)
+	le.PutUint64(b[68:], uint64(start))
+	copy(b[76:], "data")
+	le.PutUint32(b[80:], uint32(dataBytes))
 	return b
 }
 
@@ -272,6 +288,10 @@ type Format struct {
 	Channels, Rate, Bits int
 	DataOffset           int64
 	DataBytes            int64 // as the header says
+	// Start is the media time of the first sample, when a start chunk
+	// says (HasStart).
+	Start    time.Duration
+	HasStart bool
 }
 
 // ParseHeader reads the header of a WAV file this package wrote (or any
@@ -321,6 +341,16 @@ func ParseHeader(r io.Reader) (Format, error) {
 				}
 				off++
 			}
+		case StartChunk:
+			if size != 8 {
+				return Format{}, fmt.Errorf("wav header: start chunk of %d bytes", size)
+			}
+			var b [8]byte
+			if _, err := io.ReadFull(r, b[:]); err != nil {
+				return Format{}, fmt.Errorf("wav header: %w", err)
+			}
+			f.Start, f.HasStart = time.Duration(binary.LittleEndian.Uint64(b[:])), true
+			off += 8
 		case "data":
 			if !haveFmt {
 				return Format{}, errors.New("wav header: data before fmt")
@@ -359,7 +389,8 @@ func InfoFromFile(path string) (Info, error) {
 		return Info{}, fmt.Errorf("rawaudio: read %s: %w", path, err)
 	}
 	fb := int64(format.Channels * format.Bits / 8)
-	return Info{Name: name, Segment: seg, Channels: format.Channels, Rate: format.Rate, Bits: format.Bits,
+	return Info{Name: name, Segment: seg, Start: format.Start, HasStart: format.HasStart,
+		Channels: format.Channels, Rate: format.Rate, Bits: format.Bits,
 		Frames: min(n, format.DataBytes) / fb, Bytes: format.DataOffset + n,
 		SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }

@@ -2,6 +2,7 @@ package rawaudio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/classcap/classcap/capture/media"
 )
@@ -67,7 +69,7 @@ func TestNameRoundTrip(t *testing.T) {
 
 func TestWriteClose(t *testing.T) {
 	dir := t.TempDir()
-	w, err := Create(dir, Name(1, 0), 1, 4, 48000)
+	w, err := Create(dir, Name(1, 0), 1, 4, 48000, 1234567*time.Microsecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,8 @@ func TestWriteClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Frames != 120000 || info.Channels != 4 || info.Rate != 48000 || info.Bits != 24 || info.Segment != 1 {
+	if info.Frames != 120000 || info.Channels != 4 || info.Rate != 48000 || info.Bits != 24 || info.Segment != 1 ||
+		!info.HasStart || info.Start != 1234567*time.Microsecond {
 		t.Fatalf("info %+v", info)
 	}
 	if info.Bytes != headerSize+120000*12 {
@@ -94,7 +97,7 @@ func TestWriteClose(t *testing.T) {
 		t.Fatalf("ffprobe: %d channels, %d Hz, %.3f s", ch, rate, d)
 	}
 	// A second file for the same segment does not replace it.
-	if _, err := Create(dir, Name(1, 0), 1, 4, 48000); !errors.Is(err, os.ErrExist) {
+	if _, err := Create(dir, Name(1, 0), 1, 4, 48000, 1234567*time.Microsecond); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("create over a closed file: %v", err)
 	}
 }
@@ -103,7 +106,7 @@ func TestWriteClose(t *testing.T) {
 // Repair makes it exact.
 func TestAbandonRepair(t *testing.T) {
 	dir := t.TempDir()
-	w, err := Create(dir, Name(3, 0), 3, 2, 16000)
+	w, err := Create(dir, Name(3, 0), 3, 2, 16000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +133,8 @@ func TestAbandonRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Frames != 350*160 {
-		t.Fatalf("repaired %d frames, want %d", info.Frames, 350*160)
+	if info.Frames != 350*160 || !info.HasStart || info.Start != 0 {
+		t.Fatalf("repaired %+v, want %d frames from 0 s", info, 350*160)
 	}
 	ch, rate, d := probe(t, filepath.Join(dir, Name(3, 0)))
 	if ch != 2 || rate != 16000 || math.Abs(d-3.5) > 0.001 {
@@ -139,9 +142,27 @@ func TestAbandonRepair(t *testing.T) {
 	}
 }
 
+// The header says where the first sample is; a header without the start
+// chunk (files written before it) still reads.
+func TestHeaderStart(t *testing.T) {
+	for _, start := range []time.Duration{0, 1, 5*time.Second + 123456789, 3 * time.Hour} {
+		f, err := ParseHeader(bytes.NewReader(Header(4, 48000, start, 12)))
+		if err != nil || !f.HasStart || f.Start != start || f.DataOffset != headerSize || f.DataBytes != 12 {
+			t.Fatalf("start %v: %+v, %v", start, f, err)
+		}
+	}
+	h := Header(2, 16000, time.Second, 6)
+	old := append(append([]byte(nil), h[:60]...), h[76:]...)
+	binary.LittleEndian.PutUint32(old[4:], uint32(len(old)-8+6))
+	f, err := ParseHeader(bytes.NewReader(old))
+	if err != nil || f.HasStart || f.DataOffset != 68 || f.Channels != 2 || f.Rate != 16000 {
+		t.Fatalf("header without a start chunk: %+v, %v", f, err)
+	}
+}
+
 func TestRepairEmpty(t *testing.T) {
 	dir := t.TempDir()
-	for _, content := range [][]byte{nil, []byte("RIFF"), Header(4, 48000, 0)} {
+	for _, content := range [][]byte{nil, []byte("RIFF"), Header(4, 48000, 0, 0)} {
 		part := filepath.Join(dir, Name(1, 0)+PartSuffix)
 		if err := os.WriteFile(part, content, 0o644); err != nil {
 			t.Fatal(err)
@@ -164,8 +185,9 @@ func TestEncode24(t *testing.T) {
 }
 
 func FuzzParseHeader(f *testing.F) {
-	f.Add(Header(4, 48000, 1200))
-	f.Add(Header(1, 8000, 0))
+	f.Add(Header(4, 48000, 0, 1200))
+	f.Add(Header(1, 8000, 0, 0))
+	f.Add(Header(2, 16000, 5*time.Second+1, 6))
 	f.Add([]byte("RIFF\x00\x00\x00\x00WAVEjunk\x02\x00\x00\x00abfmt "))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		format, err := ParseHeader(bytes.NewReader(b))
