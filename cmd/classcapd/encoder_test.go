@@ -78,14 +78,14 @@ func (p *inProcess) logText() string {
 	return p.log.String()
 }
 
-func startInProcess(t *testing.T, extra string) *inProcess {
+func startInProcess(t *testing.T, profile, extra string) *inProcess {
 	t.Helper()
 	p := &inProcess{t: t, dir: t.TempDir()}
 	cfg, err := config.ParseBox(fmt.Appendf(nil, `[device]
 id = "room-101"
 data_dir = %q
 [hardware]
-profile = "sim"
+profile = %q
 [hardware.sim]
 width = 320
 height = 180
@@ -93,7 +93,7 @@ fps = 15
 [recording]
 segment_seconds = 2
 min_free_mb = 10
-%s`, filepath.Join(p.dir, "data"), extra))
+%s`, filepath.Join(p.dir, "data"), profile, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +171,51 @@ func (h *testHub) publishConfig(version int64, settings string) {
 	}
 }
 
+// lastConfigState is the configuration report in the last state the box
+// published; nil before one with it.
+func (h *testHub) lastConfigState() *wire.ConfigStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := len(h.in[wire.KindState]) - 1; i >= 0; i-- {
+		st, err := wire.DecodeState(h.in[wire.KindState][i])
+		if err != nil {
+			h.t.Errorf("invalid state: %v", err)
+			return nil
+		}
+		return st.Config
+	}
+	return nil
+}
+
+// A camera that encodes H.264 itself ignores video.encoder: the hub's set
+// applies, nothing is restarted, and the box records on passing its
+// pictures through.
+func TestVideoEncoderSetPassthrough(t *testing.T) {
+	m := brokertest.Start(t)
+	h := newTestHub(t, m.URL())
+	video, audio := replayInput(t)
+	p := startInProcess(t, "replay", fmt.Sprintf("[hardware.replay]\nvideo = %q\naudio = %q\n"+
+		"[uplink]\nbroker = %q\n", video, audio, m.URL()))
+	d := p.d
+	p.waitFor("the uplink and pictures", 30*time.Second, func() bool {
+		s := d.Status()
+		return s.Uplink != nil && s.Uplink.Connected && s.Camera.Frames > 0
+	})
+	h.publishConfig(1, `{"video":{"encoder":"software"}}`)
+	p.waitFor("version 1 applied", 30*time.Second, func() bool { return d.Status().Config.Applied == 1 })
+	l := p.record(nil)
+	if s := d.Status(); s.Camera.Encoder != "passthrough" || s.Camera.Fault != "" {
+		t.Errorf("camera after the set: %+v", s.Camera)
+	}
+	if log := p.logText(); strings.Contains(log, "video restarted") || !strings.Contains(log, "not encoded by the box") {
+		t.Errorf("the daemon restarted a passthrough camera or did not say it ignores video.encoder")
+	}
+	if e := p.meta(l).Video.Encoder; e != "passthrough" {
+		t.Errorf("lesson %s: encoder %q", l, e)
+	}
+	checkAV(t, filepath.Join(d.store.Root(), l, lesson.PlaylistName))
+}
+
 // The hub changes video.encoder and the daemon applies it without a
 // restart: while idle at once, the camera and its encoder restarted with
 // the new choice (status and the next lesson's lesson.json name it); while
@@ -184,7 +229,7 @@ func TestVideoEncoderSetWithoutRestart(t *testing.T) {
 	hw := &fakeM2M{}
 	hw.present.Store(true)
 	hw.install(t)
-	p := startInProcess(t, fmt.Sprintf("[video]\nencoder = \"software\"\n[uplink]\nbroker = %q\n", m.URL()))
+	p := startInProcess(t, "sim", fmt.Sprintf("[video]\nencoder = \"software\"\n[uplink]\nbroker = %q\n", m.URL()))
 	d := p.d
 	p.waitFor("pictures from openh264", 30*time.Second, func() bool {
 		s := d.Status()
@@ -229,7 +274,13 @@ func TestVideoEncoderSetWithoutRestart(t *testing.T) {
 	// box records on with openh264.
 	hw.present.Store(false)
 	h.publishConfig(3, `{"video":{"encoder":"hardware"}}`)
-	p.waitFor("version 3 refused", 30*time.Second, func() bool { return d.Status().Config.Rejected == 3 })
+	p.waitFor("version 3 refused, in the state the hub hears", 30*time.Second, func() bool {
+		c := h.lastConfigState()
+		return c != nil && c.Rejected == 3
+	})
+	if c := h.lastConfigState(); c.Applied != 2 || c.Field != "video.encoder" {
+		t.Errorf("the hub hears %+v", c)
+	}
 	if c := d.Status().Config; c.Applied != 2 || c.Field != "video.encoder" || !strings.Contains(c.Error, "no hardware H.264 encoder") {
 		t.Errorf("after the refused version: %+v", c)
 	}
