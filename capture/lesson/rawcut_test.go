@@ -26,6 +26,7 @@ type counterRig struct {
 	fed    int64         // raw frames handed over (or skipped)
 	skip   map[int64]bool
 	origin time.Duration // pipeline time of the lesson's first picture
+	a      time.Duration // pipeline time of the next sound packet (from origin)
 }
 
 func counterBlock(f0 int64, frames, rate int) media.PCM {
@@ -54,24 +55,35 @@ func (c *counterRig) rawUntil(pts time.Duration) {
 	}
 }
 
+// sound hands over the sound packets that end by pipeline time to.
+func (c *counterRig) sound(to time.Duration) {
+	c.t.Helper()
+	if c.a == 0 {
+		c.a = c.origin
+	}
+	for c.a+20*time.Millisecond <= to {
+		if err := c.r.WriteAudio(media.AudioPacket{Data: mediatest.SilentOpus, PTS: c.a, Samples: 960, Channels: 1}); err != nil {
+			c.t.Fatal(err)
+		}
+		c.a += 20 * time.Millisecond
+	}
+}
+
+// feed hands over the pictures aus (at their times from the origin), with
+// their sound and the microphone's blocks ahead of them.
 func (c *counterRig) feed(aus []media.AccessUnit) {
 	c.t.Helper()
-	a := c.origin
+	first := c.a == 0
 	for i, au := range aus {
 		au.PTS += c.origin
-		for a+20*time.Millisecond <= au.PTS+33*time.Millisecond {
-			if err := c.r.WriteAudio(media.AudioPacket{Data: mediatest.SilentOpus, PTS: a, Samples: 960, Channels: 1}); err != nil {
-				c.t.Fatal(err)
-			}
-			a += 20 * time.Millisecond
-		}
-		if i > 0 {
+		c.sound(au.PTS + 33*time.Millisecond)
+		if i > 0 || !first {
 			c.rawUntil(au.PTS + c.lead)
 		}
 		if err := c.r.WriteVideo(au); err != nil {
 			c.t.Fatal(err)
 		}
-		if i == 0 {
+		if i == 0 && first {
 			// The recorder keeps the microphone's blocks from before the
 			// first picture and hands them over once it is written.
 			c.rawUntil(au.PTS + c.lead)
@@ -337,4 +349,53 @@ func TestRawAudioCrashKeepsStarts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// While the camera is away, segments are cut on the sound; the raw files
+// follow them to the sample, and the keyframe that ends the loss begins
+// both a segment and a raw file.
+func TestRawAudioDuringCameraLoss(t *testing.T) {
+	aus, vp := mediatest.H264(t, 3, 30, 15)
+	s := newStore(t)
+	clk := &fakeClock{boot: 100}
+	id := NewID(10)
+	r, err := s.Create(Meta{ID: id, Number: 10, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
+		WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counterRig{t: t, r: r, rate: 48000, block: 480, lead: 150 * time.Millisecond, origin: 1012345678 * time.Nanosecond}
+	c.feed(aus)
+	// The camera is found lost 2 s after its last picture.
+	c.sound(c.origin + 5*time.Second)
+	c.rawUntil(c.origin + 5*time.Second)
+	if err := r.VideoGap(); err != nil {
+		t.Fatal(err)
+	}
+	c.sound(c.origin + 8*time.Second)
+	c.rawUntil(c.origin + 8*time.Second)
+	back := make([]media.AccessUnit, len(aus))
+	for i, au := range aus {
+		au.PTS += 8 * time.Second
+		back[i] = au
+	}
+	c.feed(back)
+	m, err := r.Close(Stop{By: "button", Reason: "tap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Segments) < 8 || len(m.Raw) != len(m.Segments) {
+		t.Fatalf("%d raw files for %d segments: %+v\n%+v", len(m.Raw), len(m.Segments), m.Raw, m.Segments)
+	}
+	var disc bool
+	for i, e := range m.Raw {
+		if e.Segment != m.Segments[i].Number {
+			t.Fatalf("raw file %d: %+v", i, e)
+		}
+		disc = disc || m.Segments[i].Discontinuity
+	}
+	if !disc {
+		t.Fatalf("no segment after the camera came back: %+v", m.Segments)
+	}
+	checkCounters(t, s, m, c)
 }
