@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"github.com/classcap/classcap/capture/lesson"
+	"github.com/classcap/classcap/capture/media"
 	"github.com/classcap/classcap/capture/mediatest"
 	"github.com/classcap/classcap/capture/pipeline"
 	"github.com/classcap/classcap/capture/recorder"
 	"github.com/classcap/classcap/capture/videoenc"
+	"github.com/classcap/classcap/device/sim"
 	"github.com/classcap/classcap/provisioning/config"
+	"github.com/classcap/classcap/provisioning/desired"
 	"github.com/classcap/classcap/uplink/brokertest"
 	"github.com/classcap/classcap/uplink/wire"
 )
@@ -296,5 +299,96 @@ func TestVideoEncoderSetWithoutRestart(t *testing.T) {
 		}
 		checkAV(t, filepath.Join(d.store.Root(), l.id, lesson.PlaylistName))
 		mediatest.DecodeClean(t, filepath.Join(d.store.Root(), l.id, lesson.PlaylistName))
+	}
+}
+
+// countingOutput counts the access units and audio packets of a pipeline.
+type countingOutput struct{ video, audio atomic.Int64 }
+
+func (o *countingOutput) WriteVideo(media.AccessUnit)  { o.video.Add(1) }
+func (o *countingOutput) WriteAudio(media.AudioPacket) { o.audio.Add(1) }
+
+// A raw V4L2 camera (profile auto) is opened again with every run of the
+// camera half, with the encoder choice the daemon holds (videoConfig):
+// switchEncoder restarts it with a new choice, and keeps the running
+// encoder when the new choice cannot be made (the hardware encoder gone
+// between the set's check and its application). The camera here is the
+// simulated one, opened as openCamera opens a raw camera.
+func TestSwitchEncoderReopensRawCamera(t *testing.T) {
+	hw := &fakeM2M{}
+	hw.install(t)
+	dir := t.TempDir()
+	cfg, err := config.ParseBox(fmt.Appendf(nil, "[device]\nid = \"room-101\"\ndata_dir = %q\n[hardware]\nprofile = \"sim\"\n", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &inProcess{t: t}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	ds, err := desired.Open(dir, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cfg: cfg, log: log, desired: ds}
+	d.videoMode.Store(&cfg.Video.Encoder)
+	cam := sim.NewCamera(sim.CameraConfig{Width: 160, Height: 96, FPS: 15})
+	var opens atomic.Int32
+	src := pipeline.Reopened(func() (*pipeline.Video, error) {
+		opens.Add(1)
+		c := d.videoConfig()
+		enc, err := pipeline.ChooseEncoder(encoderConfig(c, 15), log)
+		if err != nil {
+			return nil, err
+		}
+		d.encoder.set(enc)
+		return pipeline.EncodedWith(cam, enc), nil
+	})
+	out := &countingOutput{}
+	d.pipeline = pipeline.New(pipeline.Config{AudioChannels: 1, AudioBitrateBps: 32000}, src,
+		sim.NewMicArray(sim.MicConfig{Channels: 1, Block: audioBlock}), out, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.pipeline.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; encoder %q, opens %d, log:\n%s", what, d.pipeline.Encoder(), opens.Load(), logs.logText())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	pictures := func(what string) {
+		t.Helper()
+		n := out.video.Load()
+		waitFor(what, func() bool { return out.video.Load() > n+5 })
+	}
+	with := func(mode string) *config.Box { c := *cfg; c.Video.Encoder = mode; return &c }
+
+	// auto without a hardware encoder: openh264.
+	waitFor("openh264 under auto", func() bool { return d.pipeline.Encoder() == "openh264" && out.video.Load() > 0 })
+	hw.present.Store(true)
+	d.switchEncoder(with("hardware"))
+	waitFor("the camera opened again with the hardware encoder", func() bool {
+		return opens.Load() == 2 && d.pipeline.Encoder() == fakeM2MName
+	})
+	pictures("pictures from the hardware encoder")
+	d.switchEncoder(with("software"))
+	waitFor("openh264 again", func() bool { return opens.Load() == 3 && d.pipeline.Encoder() == "openh264" })
+	pictures("pictures from openh264")
+
+	// The hardware encoder gone: the switch to it is not made.
+	hw.present.Store(false)
+	d.switchEncoder(with("hardware"))
+	pictures("pictures after a switch that could not be made")
+	if e, n, mode := d.pipeline.Encoder(), opens.Load(), *d.videoMode.Load(); e != "openh264" || n != 3 || mode != "software" {
+		t.Errorf("after a switch to a missing hardware encoder: encoder %q, opened %d times, video.encoder %q", e, n, mode)
+	}
+	if f := d.pipeline.Faults(); len(f) != 0 {
+		t.Errorf("faults: %v", f)
+	}
+	if !strings.Contains(logs.logText(), "video.encoder cannot be applied; the running encoder stays") {
+		t.Errorf("the failed switch is not logged")
 	}
 }
