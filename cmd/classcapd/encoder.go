@@ -38,14 +38,15 @@ func encoderConfig(cfg *config.Box, fps float64) pipeline.EncoderConfig {
 	}
 }
 
-// checkEncoder refuses a hub configuration that asks for the hardware
+// checkEncoder refuses a hub configuration that switches to the hardware
 // encoder on a box that has none: the box would lose its camera (or, with
 // the setting kept for the next start, fail to start). The set is reported
 // refused, naming video.encoder, and the box records on with the encoder it
 // has. Whatever the camera is: a camera that encodes H.264 itself ignores
-// the setting, but a raw camera plugged in later would not.
+// the setting, but a raw camera plugged in later would not. A set that
+// keeps video.encoder is not probed for: it changes nothing there.
 func checkEncoder(running, next *config.Box) error {
-	if next.Video.Encoder != pipeline.EncoderHardware {
+	if next.Video.Encoder != pipeline.EncoderHardware || running.Video.Encoder == next.Video.Encoder {
 		return nil
 	}
 	dev, err := hardwareEncoder.find()
