@@ -92,6 +92,39 @@ func TestRawAudioKept(t *testing.T) {
 	if math.Abs(total-m.Duration) > m.SegmentDuration {
 		t.Fatalf("raw audio lasts %.3f s, the lesson %.3f s (more than a segment apart)", total, m.Duration)
 	}
+	// Cut at the segments' starts to the sample: no file holds sound of
+	// another segment or sound another file holds; a file begins later
+	// than its segment or the file before it ends only where the sound
+	// paused. The kill is where the run continued after it begins: the
+	// segment cut off by the kill loses its last pictures but the raw file
+	// of that moment keeps its sound, which the continued run records anew.
+	starts := map[int]float64{}
+	for _, sg := range m.Segments {
+		starts[sg.Number] = sg.Start
+	}
+	var wrong, pauses int
+	for i, r := range m.Raw {
+		half := 0.5 / float64(r.Rate)
+		s, ok := starts[r.Segment]
+		var prevEnd float64
+		if i > 0 {
+			prevEnd = m.Raw[i-1].Start + m.Raw[i-1].Duration
+		}
+		switch {
+		case i > 0 && r.Start < prevEnd-half:
+			wrong++
+			t.Logf("%s begins at %.6f s, before %s ends at %.6f s", r.Name, r.Start, m.Raw[i-1].Name, prevEnd)
+		case ok && r.Name == rawaudio.Name(r.Segment, 0) && (r.Start < s-half || i > 0 && prevEnd > s+half):
+			wrong++
+			t.Logf("%s begins at %.6f s, the file before it ends at %.6f s, its segment begins at %.6f s", r.Name, r.Start, prevEnd, s)
+		case i > 0 && r.Start > prevEnd+half:
+			pauses++
+		}
+	}
+	t.Logf("raw files: %d pauses in the sound, %d files out of place", pauses, wrong)
+	if wrong > 2 {
+		t.Fatalf("%d raw files out of place (more than where the kill cut the lesson): %+v", wrong, m.Raw)
+	}
 	t.Logf("%d raw files, %.3f s; lesson %.3f s in %d segments", len(m.Raw), total, m.Duration, len(m.Segments))
 	if left, _ := filepath.Glob(filepath.Join(dir, "*"+rawaudio.PartSuffix)); len(left) > 0 {
 		t.Fatalf("temporary files left: %v", left)
