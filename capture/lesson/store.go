@@ -294,10 +294,31 @@ func (r *Recording) drainSaves() error {
 func (r *Recording) Meta() Meta { return r.meta }
 
 // WriteVideo adds an access unit (see segment.Writer.WriteVideo).
-func (r *Recording) WriteVideo(au media.AccessUnit) error { return r.w.WriteVideo(au) }
+func (r *Recording) WriteVideo(au media.AccessUnit) error {
+	err := r.w.WriteVideo(au)
+	r.rawCaughtUp()
+	return err
+}
 
 // WriteAudio adds an Opus packet.
-func (r *Recording) WriteAudio(p media.AudioPacket) error { return r.w.WriteAudio(p) }
+func (r *Recording) WriteAudio(p media.AudioPacket) error {
+	err := r.w.WriteAudio(p)
+	r.rawCaughtUp()
+	return err
+}
+
+// rawCaughtUp writes the raw audio that waited for the media just written
+// to decide its segment, rather than at the next raw block: what is on
+// disk when the process dies is then all that could be.
+func (r *Recording) rawCaughtUp() {
+	if len(r.rawPending) == 0 || r.rawOff {
+		return
+	}
+	if err := r.flushRaw(false); err != nil {
+		err = r.rawFailed(err)
+		r.store.log.Error("raw audio stopped for this lesson; the lesson goes on", "err", err)
+	}
+}
 
 // WriteRaw adds a block of the microphones' own channels, kept beside the
 // segments (see package rawaudio). Each file holds exactly the samples

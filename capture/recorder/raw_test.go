@@ -21,6 +21,7 @@ type counterMic struct {
 	rate, block int
 	off         time.Duration
 	fed         int64 // frames handed to the recorder
+	base        int64 // count of frame 0
 }
 
 func (c *counterMic) at(f int64) time.Duration {
@@ -41,7 +42,7 @@ func (g *rig) pumpRaw(c *counterMic, lead time.Duration, n int) {
 		for c.at(c.fed) < pts+lead {
 			p := media.PCM{Samples: make([]float32, c.block*4), Channels: 4, Rate: c.rate, PTS: c.at(c.fed)}
 			for i := range c.block {
-				v := float32(c.fed+int64(i)) / (1 << 23)
+				v := float32(c.base+c.fed+int64(i)) / (1 << 23)
 				p.Samples[i*4], p.Samples[i*4+1], p.Samples[i*4+2] = v, -v, 0.5
 			}
 			c.fed += int64(c.block)
@@ -153,5 +154,105 @@ func TestRawAudioFollowsTheSegments(t *testing.T) {
 			}
 			g.waitState(StateIdle)
 		})
+	}
+}
+
+// originOf returns the pipeline time of the picture (at 30 fps) that a
+// run's raw audio begins with, frame first being the first at or after it.
+func originOf(t *testing.T, c *counterMic, first int64) time.Duration {
+	t.Helper()
+	for k := range 1000 {
+		if o := time.Duration(k) * time.Second / 30; c.firstAt(o) == first {
+			return o
+		}
+	}
+	t.Fatalf("raw sample %d is not the first at a picture's time", first)
+	return 0
+}
+
+// A lesson continued after a crash: the raw file the crash left open is
+// listed at its own start, and the continued run's raw files begin at its
+// first segment's start, each run's files holding its sound from its
+// first picture on, sample after sample.
+func TestRawAudioAcrossACrash(t *testing.T) {
+	dir := t.TempDir()
+	g := newRig(t, dir, true)
+	mic := &counterMic{rate: 48000, block: 480, off: 3456789 * time.Nanosecond}
+	g.pumpRaw(mic, 120*time.Millisecond, 10)
+	ctx := context.Background()
+	go g.r.Start(ctx, StartRequest{By: "cli"})
+	g.waitState(StateRecording)
+	g.pumpRaw(mic, 120*time.Millisecond, 100)
+	id := g.r.Status().Lesson
+	if id == "" {
+		t.Fatal("no lesson")
+	}
+	if _, err := g.r.do(ctx, command{abandon: true}); err != nil {
+		t.Fatal(err)
+	}
+	g.close()
+
+	g2 := newRig(t, dir, true)
+	mic2 := &counterMic{rate: 48000, block: 480, off: 1234567 * time.Nanosecond, base: 1 << 22}
+	g2.next = 25 // the pipeline's clock began anew; the sound comes before the first keyframe
+	g2.waitState(StateRecording)
+	deadline := time.Now().Add(10 * time.Second)
+	for g2.r.Status().Lesson == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the lesson was not continued")
+		}
+		g2.pumpRaw(mic2, 120*time.Millisecond, 1)
+	}
+	g2.pumpRaw(mic2, 120*time.Millisecond, 100)
+	m, err := g2.r.Stop(ctx, StopRequest{By: "cli", Reason: "done"})
+	if err != nil || m.ID != id || len(m.Runs) != 2 {
+		t.Fatalf("stop: %v; lesson %s with %d runs", err, m.ID, len(m.Runs))
+	}
+	type run struct {
+		mic    *counterMic
+		start  time.Duration // media time of the run's first picture
+		origin time.Duration // its pipeline time
+		next   int64         // the count the next file must begin with
+		files  int
+	}
+	runs := []*run{{mic: mic}, {mic: mic2, start: time.Duration(math.Round(m.Runs[1].MediaStart * 1e9))}}
+	half := 0.5 / 48000
+	for _, e := range m.Raw {
+		counts := rawCounts(t, filepath.Join(g2.store.Dir(id), e.Name))
+		ru := runs[0]
+		if counts[0] >= 1<<22 {
+			ru = runs[1]
+		}
+		for i := range counts {
+			counts[i] -= ru.mic.base
+		}
+		if ru.files == 0 {
+			// The run's first file begins at its first picture: the
+			// first segment of the run.
+			ru.origin = originOf(t, ru.mic, counts[0])
+			ru.next = counts[0]
+			if d := e.Start - ru.start.Seconds(); d < -1e-9 || d >= 2*half {
+				t.Errorf("%s: the run's first raw file begins at %.9f s, the run at %.9f s", e.Name, e.Start, ru.start.Seconds())
+			}
+		}
+		ru.files++
+		if at := (ru.start + ru.mic.at(counts[0]) - ru.origin).Seconds(); math.Abs(e.Start-at) > half {
+			t.Errorf("%s: start %.9f s in lesson.json, its first sample is at %.9f s", e.Name, e.Start, at)
+		}
+		if math.Abs(e.Duration*48000-float64(len(counts))) > 0.5 {
+			t.Errorf("%s: duration %.9f s, %d frames", e.Name, e.Duration, len(counts))
+		}
+		for i, v := range counts {
+			if v != ru.next {
+				t.Fatalf("%s: frame %d is sample %d of its run, want %d", e.Name, i, v, ru.next)
+			}
+			ru.next++
+		}
+	}
+	if runs[0].files < 3 || runs[1].files < 3 {
+		t.Fatalf("raw files: %d before the crash, %d after: %+v", runs[0].files, runs[1].files, m.Raw)
+	}
+	if runs[1].next != mic2.fed {
+		t.Fatalf("the continued run's raw files end with sample %d, %d were captured", runs[1].next, mic2.fed)
 	}
 }
