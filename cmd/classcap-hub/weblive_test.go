@@ -5,10 +5,12 @@ package main
 // read from the sim camera's clock strip in the decoded pictures.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +60,76 @@ func watchLive(t *testing.T, b *browser, id string) liveStats {
 	return s
 }
 
+// pageTrickle is what the page's WHEP session says of its trickle ICE
+// (whep.js: WHEPSession.trickle) and of its session.
+type pageTrickle struct {
+	State           string   `json:"state"`
+	Sent            []string `json:"sent"`
+	Error           string   `json:"error"`
+	OfferCandidates int      `json:"offerCandidates"`
+	Session         string   `json:"session"`
+	Gathering       string   `json:"gathering"`
+}
+
+const pageTrickleJS = `(() => {
+	if (typeof live === 'undefined' || !live) return { state: '', sent: [] };
+	const s = live.session;
+	return Object.assign({}, s.trickle, { session: s.id(), gathering: s.pc ? s.pc.iceGatheringState : '' });
+})()`
+
+// boxRemoteCandidates is how many candidates the box took for a view
+// (classcapctl status -json: live.viewers[].remote_candidates); -1 when the
+// box lists no such view.
+func boxRemoteCandidates(t *testing.T, box *simBox, session string) int {
+	t.Helper()
+	var st struct {
+		Live *struct {
+			Viewers []struct {
+				Session          string `json:"session"`
+				RemoteCandidates int    `json:"remote_candidates"`
+			} `json:"viewers"`
+		} `json:"live"`
+	}
+	out := box.ctlLocal(t, "status", "-json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("classcapctl status -json: %v\n%s", err, out)
+	}
+	if st.Live != nil {
+		for _, v := range st.Live.Viewers {
+			if v.Session == session {
+				return v.RemoteCandidates
+			}
+		}
+	}
+	return -1
+}
+
+// waitPageTrickled waits until the page has trickled its candidates and
+// the end of them (every PATCH answered 2xx), and the box has taken each;
+// it returns what the page says then.
+func waitPageTrickled(t *testing.T, b *browser, box *simBox) pageTrickle {
+	t.Helper()
+	var p pageTrickle
+	waitLong(t, "the page trickles its candidates and their end", 60*time.Second, func() bool {
+		p = eval[pageTrickle](t, b, pageTrickleJS)
+		if p.State == "stopped" || p.State == "offered" {
+			t.Fatalf("the page does not trickle: %+v", p)
+		}
+		return p.State == "done"
+	})
+	if len(p.Sent) == 0 {
+		t.Fatalf("the page trickled no candidate (its offer had %d)", p.OfferCandidates)
+	}
+	waitLong(t, fmt.Sprintf("the box takes the %d candidates the page trickled", len(p.Sent)), 60*time.Second, func() bool {
+		n := boxRemoteCandidates(t, box, p.Session)
+		if n > len(p.Sent) {
+			t.Fatalf("the box took %d candidates, the page sent %d", n, len(p.Sent))
+		}
+		return n == len(p.Sent)
+	})
+	return p
+}
+
 func TestWebPageLiveView(t *testing.T) {
 	h := startHub(t)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
@@ -68,6 +140,10 @@ func TestWebPageLiveView(t *testing.T) {
 		`document.querySelector('tr[data-device="room-live"]')?.dataset.online === 'yes'`, 60*time.Second)
 
 	first := watchLive(t, b, "room-live")
+	// The page posted its offer at once and trickled the candidates
+	// gathered afterwards; the box took each.
+	p := waitPageTrickled(t, b, box)
+	t.Logf("the page's offer had %d candidates, it trickled %d: %q", p.OfferCandidates, len(p.Sent), p.Sent)
 	// Both keep coming.
 	waitLong(t, "more pictures and sound", 60*time.Second, func() bool {
 		s := eval[liveStats](t, b, liveStatsJS)
@@ -92,8 +168,27 @@ func TestWebPageLiveView(t *testing.T) {
 		v, _ := vs[0].(map[string]any)
 		return v["live"] == false && v["reason"] == "stopped by coach:alice"
 	})
-	// Watch again.
+	// Watch again, from a page whose WHEP server refuses PATCH (as one
+	// without trickle ICE may): the page stops trickling, says so on the
+	// console, and the view connects with what the offer had (the box
+	// learns the page's address from its connectivity checks).
+	b.do(t, "refuse PATCH", 10*time.Second, chromedp.Evaluate[chromedp.Void](`(() => {
+		const real = window.fetch;
+		window.fetch = (url, init) => (init && init.method === 'PATCH')
+			? Promise.resolve(new Response('trickle ICE is not supported here', { status: 405 }))
+			: real(url, init);
+	})()`))
 	watchLive(t, b, "room-live")
+	p = eval[pageTrickle](t, b, pageTrickleJS)
+	if p.State != "stopped" || !strings.Contains(p.Error, "HTTP 405") || len(p.Sent) != 0 {
+		t.Errorf("after a 405 to PATCH the page's trickle is %+v, want stopped", p)
+	}
+	if n := boxRemoteCandidates(t, box, p.Session); n != 0 {
+		t.Errorf("the box took %d trickled candidates, want none", n)
+	}
+	waitLong(t, "the page logs that it stopped trickling", 30*time.Second, func() bool {
+		return strings.Contains(b.console.String(), "no more ICE candidates trickled")
+	})
 
 	// The teacher holds the button: the box ends the view, the page says so.
 	box.ctlLocal(t, "sim", "hold", "2.2")
