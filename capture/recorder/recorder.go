@@ -893,10 +893,22 @@ func (r *Recorder) video(au media.AccessUnit) {
 		return
 	}
 	r.lastVPTS = max(r.lastVPTS, au.PTS)
+	if len(r.audioBuf) > 0 {
+		// The sound that came while the start waited for this keyframe
+		// (the writer drops what is older than the lesson's first picture).
+		buf := r.audioBuf
+		r.audioBuf = nil
+		for _, a := range buf {
+			r.audio(a)
+		}
+	}
 	if len(r.rawBuf) > 0 {
 		r.flushRaw()
 	}
 }
+
+// audioPreRoll bounds the sound kept while a start waits for its keyframe.
+const audioPreRoll = time.Second
 
 // rawPreRoll is how much raw audio is kept while no lesson is open: a
 // lesson can begin with pictures from before its start (the cached ones,
@@ -951,15 +963,21 @@ func (r *Recorder) audio(p media.AudioPacket) {
 		return
 	}
 	if r.rec == nil {
+		r.audioBuf = append(r.audioBuf, p)
 		if r.pending == nil {
-			r.audioBuf = append(r.audioBuf, p)
 			// Keep about as much audio as the picture cache covers.
 			for len(r.audioBuf) > 0 && len(r.gop) > 0 && r.audioBuf[0].PTS+p.Duration() < r.gop[0].PTS {
 				r.audioBuf = r.audioBuf[1:]
 			}
-			if len(r.audioBuf) > 1000 {
-				r.audioBuf = r.audioBuf[len(r.audioBuf)-1000:]
+		} else {
+			// A start waits for its keyframe: the encoder's picture comes
+			// after the sound of the same moment, which the lesson needs.
+			for len(r.audioBuf) > 0 && r.audioBuf[0].PTS+p.Duration() < max(r.pending.keyAsked, p.PTS-audioPreRoll) {
+				r.audioBuf = r.audioBuf[1:]
 			}
+		}
+		if len(r.audioBuf) > 1000 {
+			r.audioBuf = r.audioBuf[len(r.audioBuf)-1000:]
 		}
 		return
 	}

@@ -484,3 +484,35 @@ func longest(m lesson.Meta) float64 {
 	}
 	return d
 }
+
+// A start that asks the encoder for a keyframe keeps the sound that comes
+// in while it waits: the encoder's first picture reaches the recorder after
+// the sound of the same moment (here 150 ms after), and the lesson has
+// that sound from its first picture on.
+func TestStartWaitingForAKeyframeKeepsItsSound(t *testing.T) {
+	g := newRig(t, t.TempDir(), true)
+	ctx := context.Background()
+	go g.r.Start(ctx, StartRequest{By: "cli"})
+	g.waitState(StateRecording)
+	const frames, lead = 60, 150 * time.Millisecond
+	end := g.frame(frames-1).PTS + time.Second/30
+	a := time.Duration(0)
+	sound := func(until time.Duration) {
+		for ; a < min(until, end); a += 20 * time.Millisecond {
+			g.audio <- media.AudioPacket{Data: mediatest.SilentOpus, PTS: a, Samples: 960, Channels: 1}
+		}
+	}
+	sound(lead) // before the first picture
+	for k := range frames {
+		g.video <- g.frame(k)
+		sound(g.frame(k).PTS + lead)
+	}
+	m, err := g.r.Stop(ctx, StopRequest{By: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, au := mediatest.Durations(t, mediatest.Concat(t, g.store.Dir(m.ID)))
+	if d := v - au; au <= 0 || d > 0.04 || d < -0.04 {
+		t.Fatalf("video %.3f s, audio %.3f s: the sound that came before the first picture is missing", v, au)
+	}
+}
