@@ -9,11 +9,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,4 +267,136 @@ func TestLiveICESetFromTheHub(t *testing.T) {
 	if p, err := v.SelectedPair(); err != nil || p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
 		t.Fatalf("selected pair %v, %v: want relay to relay", p, err)
 	}
+}
+
+// heldTURN forwards UDP between browsers and a TURN server, holding what
+// the server sends back until Release: the browser's ICE gathering, which
+// waits for its relayed candidate, stays incomplete meanwhile.
+type heldTURN struct {
+	URL     string        // turn:127.0.0.1:<port>?transport=udp, the forwarder's
+	asked   chan struct{} // closed at a browser's first packet
+	release chan struct{}
+	once    sync.Once
+}
+
+func startHeldTURN(t *testing.T, srv *turntest.Server) *heldTURN {
+	t.Helper()
+	to, err := net.ResolveUDPAddr("udp4", strings.TrimSuffix(strings.TrimPrefix(srv.URL, "turn:"), "?transport=udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldTURN{URL: "turn:" + pc.LocalAddr().String() + "?transport=udp", asked: make(chan struct{}), release: make(chan struct{})}
+	var mu sync.Mutex
+	upstreams := map[string]*net.UDPConn{}
+	t.Cleanup(func() {
+		h.Release()
+		pc.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range upstreams {
+			u.Close()
+		}
+	})
+	var askOnce sync.Once
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			askOnce.Do(func() { close(h.asked) })
+			mu.Lock()
+			up := upstreams[from.String()]
+			if up == nil {
+				if up, err = net.DialUDP("udp4", nil, to); err != nil {
+					mu.Unlock()
+					continue
+				}
+				upstreams[from.String()] = up
+				go func() { // the server's packets, in order, once released
+					back := make([]byte, 64<<10)
+					for {
+						m, err := up.Read(back)
+						if err != nil {
+							return
+						}
+						<-h.release
+						_, _ = pc.WriteTo(back[:m], from)
+					}
+				}()
+			}
+			mu.Unlock()
+			_, _ = up.Write(buf[:n])
+		}
+	}()
+	return h
+}
+
+// Release lets the server's answers through, the held ones and the later.
+func (h *heldTURN) Release() { h.once.Do(func() { close(h.release) }) }
+
+// TestWebPageLiveViewTricklesSlowTURN: the hub gives the page a TURN
+// server, relay only, that answers only once the view is under way. The
+// page posts its offer without a candidate and without waiting; the relayed
+// candidate, then the end of candidates, follow as PATCHes; the box takes
+// them (its own relay lets only the peers it knows through), and the view
+// connects through the relay.
+func TestWebPageLiveViewTricklesSlowTURN(t *testing.T) {
+	turnSrv := turntest.Start(t)
+	held := startHeldTURN(t, turnSrv)
+	h := runHub(t, writeConfig(t, `
+[hub]
+data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
+http_listen = "127.0.0.1:0"
+[broker]
+listen = "127.0.0.1:0"
+[live]
+ice_transport_policy = "relay"
+[[live.ice_servers]]
+urls = ["`+held.URL+`"]
+username = "`+turntest.Username+`"
+credential = "`+turntest.Password+`"
+`))
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startWebBox(t, h, "room-slow", webBoxConfig{Extra: liveExtra + iceTOML(turnSrv)})
+	b := newBrowser(t)
+	b.signIn(t, h, coach)
+	b.waitJS(t, "the box is listed online",
+		`document.querySelector('tr[data-device="room-slow"]')?.dataset.online === 'yes'`, 60*time.Second)
+	b.click(t, "click watch live", `tr[data-device="room-slow"] button[data-action=live]`, 30*time.Second)
+
+	// The browser asks the TURN server, whose answers are held ...
+	select {
+	case <-held.asked:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the browser did not ask the hub's TURN server")
+	}
+	// ... yet the page posts its offer: while it is still gathering, with
+	// no candidate.
+	var p pageTrickle
+	waitLong(t, "the page posts its offer", 60*time.Second, func() bool {
+		p = eval[pageTrickle](t, b, pageTrickleJS)
+		return p.State != "" && p.State != "gathering"
+	})
+	if p.State != "trickling" || p.Gathering != "gathering" || p.OfferCandidates != 0 || len(p.Sent) != 0 {
+		t.Fatalf("with the TURN server held, the page's trickle is %+v, want its offer out while gathering, without candidates", p)
+	}
+	held.Release()
+
+	waitLiveMedia(t, b)
+	p = waitPageTrickled(t, b, box)
+	for _, c := range p.Sent {
+		if !strings.Contains(c, " typ relay") {
+			t.Errorf("the page trickled a candidate that is not relayed: %s", c)
+		}
+	}
+	if turnSrv.Received() == 0 {
+		t.Fatal("the TURN server received nothing")
+	}
+	t.Logf("the page's offer had %d candidates, it trickled %d: %q", p.OfferCandidates, len(p.Sent), p.Sent)
 }

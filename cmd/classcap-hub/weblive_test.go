@@ -51,6 +51,13 @@ const liveStatsJS = `(async () => {
 func watchLive(t *testing.T, b *browser, id string) liveStats {
 	t.Helper()
 	b.click(t, "click watch live", `tr[data-device="`+id+`"] button[data-action=live]`, 30*time.Second)
+	return waitLiveMedia(t, b)
+}
+
+// waitLiveMedia waits until the page's live view is connected and
+// pictures and sound arrive; it returns the stats then.
+func waitLiveMedia(t *testing.T, b *browser) liveStats {
+	t.Helper()
 	b.waitJS(t, "the live view is connected", `document.getElementById('live-video').dataset.state === 'connected'`, 60*time.Second)
 	var s liveStats
 	waitLong(t, "pictures decoded and sound received", 60*time.Second, func() bool {
