@@ -58,7 +58,7 @@ class WHEPSession {
     let offered = false;
     let ended = false;
     const queue = (c) => {
-      if (!offered || this.trickle.state === 'offered' || ended) return;
+      if (!offered || this.trickle.state !== 'trickling' || ended) return;
       if (c === null) ended = true;
       this.pending.push(c);
       this.flush();
