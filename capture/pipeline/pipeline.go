@@ -301,21 +301,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// runVideo runs the video source until it fails, ctx ends, or SetVideo
-// asks for a restart (then errRestart).
-func (p *Pipeline) runVideo(ctx context.Context) error {
-	v := p.source()
+// untilRestart returns a context that ends with ctx or when a restart is
+// asked on restart, and whether the restart ended it.
+func untilRestart(ctx context.Context, restart <-chan struct{}) (context.Context, context.CancelFunc, *atomic.Bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var restarted atomic.Bool
+	restarted := new(atomic.Bool)
 	go func() {
 		select {
-		case <-p.restartVideo:
+		case <-restart:
 			restarted.Store(true)
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
+	return ctx, cancel, restarted
+}
+
+// runVideo runs the video source until it fails, ctx ends, or SetVideo
+// asks for a restart (then errRestart).
+func (p *Pipeline) runVideo(ctx context.Context) error {
+	v := p.source()
+	ctx, cancel, restarted := untilRestart(ctx, p.restartVideo)
+	defer cancel()
 	err := v.run(ctx, func(au media.AccessUnit) {
 		if p.videoN.Add(1) == 1 || p.hasFault("camera") {
 			p.setFault("camera", nil)
@@ -451,21 +458,12 @@ func (p *Pipeline) runAudio(ctx context.Context) error {
 		p.out.WriteAudio(pkt)
 	}
 	var procErr error
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel, restarted := untilRestart(ctx, p.restartAudio)
 	defer cancel()
 	// Per block (50 to 100 a second) only the samples are touched: levels
 	// and faults change at most once per 100 ms meter window.
 	var windows uint64
 	faulted := p.hasFault("microphone")
-	var restarted atomic.Bool
-	go func() {
-		select {
-		case <-p.restartAudio:
-			restarted.Store(true)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	err = p.mic.Run(ctx, func(pcm media.PCM) {
 		meter.Write(pcm)
 		if w := meter.Windows(); w != windows {
