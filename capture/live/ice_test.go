@@ -61,16 +61,8 @@ func TestViewThroughTURN(t *testing.T) {
 		c := v.Counts()
 		return c.VideoFrames >= 30 && c.AudioPackets >= 30 && c.Keyframes >= 1
 	})
-	p, err := v.SelectedPair()
-	if err != nil || p == nil {
-		t.Fatalf("selected pair %v, %v", p, err)
-	}
-	if p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
-		t.Fatalf("selected pair %s, want relay on both sides", p)
-	}
-	if got, media := turnSrv.Received(), v.Counts().VideoBytes; got < media {
-		t.Fatalf("the TURN server received %d bytes, fewer than the %d bytes of video the viewer got", got, media)
-	}
+	turntest.RelayPair(t, v)
+	turnSrv.CarriedVideo(t, v.Counts().VideoBytes)
 }
 
 func TestSetICEForTheNextView(t *testing.T) {

@@ -27,13 +27,31 @@ import (
 )
 
 // iceTOML is a [live] table's ICE keys: relay only, through srv.
-func iceTOML(srv *turntest.Server) string {
+func iceTOML(srv *turntest.Server) string { return relayTOML(srv.URL) }
+
+// relayTOML is a [live] table's ICE keys: relay only, through the TURN
+// server at url with turntest's credential.
+func relayTOML(url string) string {
 	return `ice_transport_policy = "relay"
 [[live.ice_servers]]
-urls = ["` + srv.URL + `"]
+urls = ["` + url + `"]
 username = "` + turntest.Username + `"
 credential = "` + turntest.Password + `"
 `
+}
+
+// turnHub runs a hub whose [live] table tells viewers to go through the
+// TURN server at url only.
+func turnHub(t *testing.T, url string) *testHub {
+	t.Helper()
+	return runHub(t, writeConfig(t, `
+[hub]
+data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
+http_listen = "127.0.0.1:0"
+[broker]
+listen = "127.0.0.1:0"
+[live]
+`+relayTOML(url)))
 }
 
 // hubICE asks the hub for its ICE servers, as a coach's page does.
@@ -59,21 +77,9 @@ func hubICE(t *testing.T, h *testHub, token string) api.LiveICE {
 
 func TestLiveViewThroughTURN(t *testing.T) {
 	turnSrv := turntest.Start(t)
-	h := runHub(t, writeConfig(t, `
-[hub]
-data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
-http_listen = "127.0.0.1:0"
-[broker]
-listen = "127.0.0.1:0"
-[live]
-`+iceTOML(turnSrv)))
+	h := turnHub(t, turnSrv.URL)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
-	box := startLiveBox(t, h, "room-turn", `
-[live]
-allow = "always"
-loopback = true
-interfaces = ["lo"]
-`+iceTOML(turnSrv))
+	box := startLiveBox(t, h, "room-turn", liveExtra+iceTOML(turnSrv))
 	waitLong(t, box.id+" is online at the hub", 60*time.Second, func() bool {
 		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, coach, "")
 		return m["online"] == true
@@ -130,17 +136,9 @@ interfaces = ["lo"]
 		n := v.Counts()
 		return n.Keyframes >= 1 && n.VideoFrames >= 15 && n.AudioPackets >= 50
 	})
-	p, err := v.SelectedPair()
-	if err != nil || p == nil {
-		t.Fatalf("selected candidate pair: %v, %v", p, err)
-	}
-	if p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
-		t.Fatalf("selected pair %s, want relay to relay", p)
-	}
+	p := turntest.RelayPair(t, v)
 	n := v.Counts()
-	if got := turnSrv.Received(); got < n.VideoBytes {
-		t.Fatalf("the TURN server received %d bytes, fewer than the %d bytes of video the viewer got", got, n.VideoBytes)
-	}
+	turnSrv.CarriedVideo(t, n.VideoBytes)
 	t.Logf("through the TURN server: %d frames, %d audio packets, %d video bytes; the server received %d bytes; pair %s",
 		n.VideoFrames, n.AudioPackets, n.VideoBytes, turnSrv.Received(), p)
 	if st, err := c.Delete(ctx); err != nil || st != http.StatusOK {
@@ -153,14 +151,7 @@ interfaces = ["lo"]
 // server, relay to relay.
 func TestWebPageLiveViewThroughTURN(t *testing.T) {
 	turnSrv := turntest.Start(t)
-	h := runHub(t, writeConfig(t, `
-[hub]
-data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
-http_listen = "127.0.0.1:0"
-[broker]
-listen = "127.0.0.1:0"
-[live]
-`+iceTOML(turnSrv)))
+	h := turnHub(t, turnSrv.URL)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
 	startWebBox(t, h, "room-turn", webBoxConfig{Extra: liveExtra + iceTOML(turnSrv)})
 	b := newBrowser(t)
@@ -264,9 +255,7 @@ func TestLiveICESetFromTheHub(t *testing.T) {
 		n := v.Counts()
 		return n.Keyframes >= 1 && n.VideoFrames >= 15 && n.AudioPackets >= 50
 	})
-	if p, err := v.SelectedPair(); err != nil || p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
-		t.Fatalf("selected pair %v, %v: want relay to relay", p, err)
-	}
+	turntest.RelayPair(t, v)
 }
 
 // heldTURN forwards UDP between browsers and a TURN server, holding what
@@ -349,19 +338,7 @@ func (h *heldTURN) Release() { h.once.Do(func() { close(h.release) }) }
 func TestWebPageLiveViewTricklesSlowTURN(t *testing.T) {
 	turnSrv := turntest.Start(t)
 	held := startHeldTURN(t, turnSrv)
-	h := runHub(t, writeConfig(t, `
-[hub]
-data_dir = "`+filepath.Join(t.TempDir(), "hub")+`"
-http_listen = "127.0.0.1:0"
-[broker]
-listen = "127.0.0.1:0"
-[live]
-ice_transport_policy = "relay"
-[[live.ice_servers]]
-urls = ["`+held.URL+`"]
-username = "`+turntest.Username+`"
-credential = "`+turntest.Password+`"
-`))
+	h := turnHub(t, held.URL)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
 	box := startWebBox(t, h, "room-slow", webBoxConfig{Extra: liveExtra + iceTOML(turnSrv)})
 	b := newBrowser(t)

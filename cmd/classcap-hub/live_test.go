@@ -286,12 +286,7 @@ func TestLiveViewTrickleICE(t *testing.T) {
 	h := startHub(t)
 	alice := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
 	bob := h.verb(t, "token", "create", "-role", "coach", "-name", "bob")
-	box := startLiveBox(t, h, "room-trickle", `
-[live]
-allow = "always"
-loopback = true
-interfaces = ["lo"]
-`)
+	box := startLiveBox(t, h, "room-trickle", liveExtra)
 	viewers := func() []map[string]any {
 		t.Helper()
 		_, m := h.call(t, "GET", "/api/v1/devices/"+box.id, alice, "")

@@ -71,6 +71,35 @@ func (s *Server) ICEServer() webrtc.ICEServer {
 // data they relay).
 func (s *Server) Received() uint64 { return s.received.Load() }
 
+// PairSelector is a peer that tells its selected ICE candidate pair, such
+// as a whep.Viewer.
+type PairSelector interface {
+	SelectedPair() (*webrtc.ICECandidatePair, error)
+}
+
+// RelayPair fails the test unless v's selected candidate pair is relayed
+// on both sides, and returns it.
+func RelayPair(t testing.TB, v PairSelector) *webrtc.ICECandidatePair {
+	t.Helper()
+	p, err := v.SelectedPair()
+	if err != nil || p == nil {
+		t.Fatalf("selected candidate pair: %v, %v", p, err)
+	}
+	if p.Local.Typ != webrtc.ICECandidateTypeRelay || p.Remote.Typ != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("selected pair %s, want relay to relay", p)
+	}
+	return p
+}
+
+// CarriedVideo fails the test if the server received fewer bytes than the
+// videoBytes a viewer got: the media did not all go through it.
+func (s *Server) CarriedVideo(t testing.TB, videoBytes uint64) {
+	t.Helper()
+	if got := s.Received(); got < videoBytes {
+		t.Fatalf("the TURN server received %d bytes, fewer than the %d bytes of video the viewer got", got, videoBytes)
+	}
+}
+
 // counting counts the bytes read from the server's socket.
 type counting struct {
 	net.PacketConn
