@@ -341,7 +341,7 @@ func checkDSP(t *testing.T, blocks []media.PCM) {
 		var pts time.Duration
 		for _, b := range blocks {
 			b.Rate, b.PTS = rate, pts
-			pts += framesToDur(int64(b.Frames()), rate)
+			pts += media.FramesToDur(int64(b.Frames()), rate)
 			checkBounded(t, "downmix mono", Downmix(b, 1).Samples)
 			checkBounded(t, "downmix stereo", mix.Mix(b).Samples)
 			o, err := r.Process(b)

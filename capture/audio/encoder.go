@@ -55,8 +55,7 @@ func (cfg EncoderConfig) withDefaults() (EncoderConfig, error) {
 // samplesToDur converts a count of 48 kHz samples to a duration without
 // overflowing for long streams.
 func samplesToDur(k int64) time.Duration {
-	const r = media.AudioRate
-	return time.Duration(k/r)*time.Second + time.Duration(k%r)*time.Second/r
+	return media.FramesToDur(k, media.AudioRate)
 }
 
 // durToSamplesCeil is the number of 48 kHz samples covering d (d >= 0).

@@ -29,7 +29,7 @@ func blocks(p media.PCM, size int) []media.PCM {
 			Samples:  p.Samples[off*p.Channels : (off+n)*p.Channels],
 			Channels: p.Channels,
 			Rate:     p.Rate,
-			PTS:      p.PTS + framesToDur(int64(off), p.Rate),
+			PTS:      p.PTS + media.FramesToDur(int64(off), p.Rate),
 		})
 	}
 	return out

@@ -122,7 +122,7 @@ func (r *Resampler) Process(in media.PCM) (media.PCM, error) {
 		r.started, r.base = true, in.PTS
 	}
 	r.inCount += int64(frames)
-	r.inNext = r.base + framesToDur(r.inCount, r.inRate)
+	r.inNext = r.base + media.FramesToDur(r.inCount, r.inRate)
 
 	for _, v := range in.Samples[:frames*r.ch] {
 		r.hist = append(r.hist, clamp1(v))
@@ -168,13 +168,6 @@ func (r *Resampler) Process(in media.PCM) (media.PCM, error) {
 		r.ip -= keep
 	}
 	return media.PCM{Samples: r.out, Channels: ch, Rate: media.AudioRate, PTS: r.base + samplesToDur(first)}, nil
-}
-
-// framesToDur converts k frames at rate to a duration without overflowing
-// for long streams.
-func framesToDur(k int64, rate int) time.Duration {
-	r := int64(rate)
-	return time.Duration(k/r)*time.Second + time.Duration(k%r)*time.Second/time.Duration(r)
 }
 
 func sinc(x float64) float64 {

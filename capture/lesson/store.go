@@ -337,8 +337,8 @@ func (r *Recording) WriteRaw(p media.PCM) error {
 	}
 	at := r.w.MediaTime(p.PTS)
 	b := rawBlock{p: p}
-	exp := r.rawRunAt + rawSpan(r.rawRunFrames, p.Rate)
-	if !r.rawRunSet || p.Rate != r.rawRunRate || p.Channels != r.rawRunCh || at-exp >= rawSpan(int64(p.Frames()), p.Rate) {
+	exp := r.rawRunAt + media.FramesToDur(r.rawRunFrames, p.Rate)
+	if !r.rawRunSet || p.Rate != r.rawRunRate || p.Channels != r.rawRunCh || at-exp >= media.FramesToDur(int64(p.Frames()), p.Rate) {
 		// A new run: the first block, another format or a gap. Within a
 		// run the samples follow on from the last (small jitter in the
 		// blocks' times is not a gap); the clock is followed forward only
@@ -371,13 +371,6 @@ type rawBlock struct {
 	newRun bool          // the block follows a gap (its file ends before it)
 }
 
-// rawSpan is the time n frames at rate take, to the nanosecond: the
-// media time of a run's sample n is its start plus rawSpan(n).
-func rawSpan(n int64, rate int) time.Duration {
-	r, s := int64(rate), int64(time.Second)
-	return time.Duration(n/r*s + n%r*s/r)
-}
-
 // rawFrameAt returns the first frame of a run (at rate) whose media time
 // is at or after t.
 func rawFrameAt(runAt, t time.Duration, rate int) int64 {
@@ -386,10 +379,10 @@ func rawFrameAt(runAt, t time.Duration, rate int) int64 {
 	}
 	d, s := int64(t-runAt), int64(time.Second)
 	n := d/s*int64(rate) + d%s*int64(rate)/s
-	for rawSpan(n, rate) < t-runAt {
+	for media.FramesToDur(n, rate) < t-runAt {
 		n++
 	}
-	for n > 0 && rawSpan(n-1, rate) >= t-runAt {
+	for n > 0 && media.FramesToDur(n-1, rate) >= t-runAt {
 		n--
 	}
 	return n
@@ -407,7 +400,7 @@ func (r *Recording) flushRaw(all bool) error {
 				return err
 			}
 		}
-		t := b.runAt + rawSpan(b.frame0+int64(b.off), rate)
+		t := b.runAt + media.FramesToDur(b.frame0+int64(b.off), rate)
 		if r.rawSeg == 0 {
 			r.rawSeg = r.w.FirstSegment()
 		}

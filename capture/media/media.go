@@ -11,6 +11,13 @@ import (
 	"time"
 )
 
+// FramesToDur is the playing time of n frames at rate (nanoseconds
+// rounded down), without overflowing for streams of any length.
+func FramesToDur(n int64, rate int) time.Duration {
+	r := int64(rate)
+	return time.Duration(n/r)*time.Second + time.Duration(n%r)*time.Second/time.Duration(r)
+}
+
 // VideoClockRate is the MP4/RTP clock rate of H.264 timestamps.
 const VideoClockRate = 90000
 

@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 	"testing"
-	"time"
 )
 
 var errInval = errors.New("EINVAL")
@@ -158,25 +157,6 @@ func TestConvert(t *testing.T) {
 		// A short destination bounds the conversion.
 		if n := convert(dst[:2], c.raw, c.f); n != 2 {
 			t.Errorf("%v: short dst converted %d", c.f, n)
-		}
-	}
-}
-
-func TestFramesDur(t *testing.T) {
-	tests := []struct {
-		frames int64
-		rate   int
-		want   time.Duration
-	}{
-		{0, 48000, 0},
-		{480, 48000, 10 * time.Millisecond},
-		{160, 16000, 10 * time.Millisecond},
-		{48000 * 3600 * 24 * 30, 48000, 30 * 24 * time.Hour},
-		{1, 44100, 22675}, // truncated nanoseconds
-	}
-	for _, tt := range tests {
-		if got := framesDur(tt.frames, tt.rate); got != tt.want {
-			t.Errorf("framesDur(%d, %d) = %v, want %v", tt.frames, tt.rate, got, tt.want)
 		}
 	}
 }

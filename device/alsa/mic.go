@@ -247,12 +247,6 @@ func (m *Mic) takeEpoch() time.Time {
 	return m.epoch
 }
 
-// framesDur converts a frame count at rate to a duration without overflow.
-func framesDur(frames int64, rate int) time.Duration {
-	r := int64(rate)
-	return time.Duration(frames/r)*time.Second + time.Duration(frames%r)*time.Second/time.Duration(r)
-}
-
 // encode writes the samples of src (clamped to [-1, 1]) to dst as
 // interleaved little-endian samples of format f; dst must hold them all.
 func encode(dst []byte, src []float32, f Format) {

@@ -368,12 +368,12 @@ func (m *Mic) loop(ctx context.Context, io pcmIO, params Params, name string, ep
 			return
 		}
 		k := convert(out, raw[:filled*frameBytes], format)
-		pts := anchor + framesDur(n, rate)
+		pts := anchor + media.FramesToDur(n, rate)
 		sink(media.PCM{Samples: out[:k], Channels: ch, Rate: rate, PTS: pts})
 		n += int64(filled)
 		m.cnt.frames.Add(uint64(filled))
 		m.cnt.blocks.Add(1)
-		end := anchor + framesDur(n, rate)
+		end := anchor + media.FramesToDur(n, rate)
 		m.cnt.lag.Store(int64(time.Since(epoch) - end))
 		m.mu.Lock()
 		m.last = end

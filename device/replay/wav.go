@@ -338,8 +338,7 @@ func (a *Audio) Run(ctx context.Context, sink func(media.PCM)) error {
 	}
 	rate, bf := int64(format.Rate), int64(a.blockFrames)
 	pts := func(k int64) time.Duration {
-		n := k * bf
-		return time.Duration(n/rate)*time.Second + time.Duration(n%rate)*time.Second/time.Duration(rate)
+		return media.FramesToDur(k*bf, int(rate))
 	}
 	blockAt := func(el time.Duration) int64 {
 		if el <= 0 {

@@ -134,8 +134,7 @@ func (m *MicArray) render(dst []float32) time.Duration {
 }
 
 func (m *MicArray) pts(frame int64) time.Duration {
-	r := int64(m.cfg.Rate)
-	return time.Duration(frame/r)*time.Second + time.Duration(frame%r)*time.Second/time.Duration(r)
+	return media.FramesToDur(frame, m.cfg.Rate)
 }
 
 // Run delivers blocks of cfg.Block to sink, paced in real time: the block
