@@ -66,29 +66,49 @@ func checkRaw(t *testing.T, s *Store, m Meta) {
 	}
 }
 
-func TestRawAudio(t *testing.T) {
-	aus, vp := mediatest.H264(t, 6, 30, 30)
-	s := newStore(t)
-	clk := &fakeClock{boot: 100}
-	id := NewID(3)
-	r, err := s.Create(Meta{ID: id, Number: 3, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
-		WriterConfig{SegmentDuration: 2 * time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+// createRaw begins lesson number n in s, as the button does, and returns
+// its recording and its id.
+func createRaw(t *testing.T, s *Store, n int, cfg WriterConfig) (*Recording, string) {
+	t.Helper()
+	id := NewID(n)
+	r, err := s.Create(Meta{ID: id, Number: n, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	feedRaw(t, r, aus, 0)
+	return r, id
+}
+
+// closeRaw ends r as a tap on the button does.
+func closeRaw(t *testing.T, r *Recording) Meta {
+	t.Helper()
 	m, err := r.Close(Stop{By: "button", Reason: "tap"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Raw) != len(m.Segments) {
+	return m
+}
+
+// checkRawPerSegment checks that m has atLeast segments or more and one raw
+// file for each, the first of its segment.
+func checkRawPerSegment(t *testing.T, m Meta, atLeast int) {
+	t.Helper()
+	if len(m.Segments) < atLeast || len(m.Raw) != len(m.Segments) {
 		t.Fatalf("%d raw files for %d segments: %+v", len(m.Raw), len(m.Segments), m.Raw)
 	}
-	for i, r := range m.Raw {
-		if r.Segment != m.Segments[i].Number || r.Name != rawaudio.Name(r.Segment, 0) {
-			t.Fatalf("raw file %d: %+v", i, r)
+	for i, e := range m.Raw {
+		if e.Segment != m.Segments[i].Number || e.Name != rawaudio.Name(e.Segment, 0) {
+			t.Fatalf("raw file %d: %+v", i, e)
 		}
 	}
+}
+
+func TestRawAudio(t *testing.T) {
+	aus, vp := mediatest.H264(t, 6, 30, 30)
+	s, clk := newStore(t), &fakeClock{boot: 100}
+	r, id := createRaw(t, s, 3, WriterConfig{SegmentDuration: 2 * time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	feedRaw(t, r, aus, 0)
+	m := closeRaw(t, r)
+	checkRawPerSegment(t, m, 0)
 	checkRaw(t, s, m)
 	loaded, err := s.Load(id)
 	if err != nil || len(loaded.Raw) != len(m.Raw) {
@@ -100,14 +120,9 @@ func TestRawAudio(t *testing.T) {
 // continued run keeps raw audio beside its own segments.
 func TestRawAudioCrash(t *testing.T) {
 	aus, vp := mediatest.H264(t, 5, 30, 30)
-	s := newStore(t)
-	clk := &fakeClock{boot: 100}
-	id := NewID(4)
+	s, clk := newStore(t), &fakeClock{boot: 100}
 	cfg := WriterConfig{SegmentDuration: 2 * time.Second, Video: vp, AudioChannels: 1, Now: clk.now}
-	r, err := s.Create(Meta{ID: id, Number: 4, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, id := createRaw(t, s, 4, cfg)
 	feedRaw(t, r, aus, 0)
 	crash(r)
 	parts, _ := filepath.Glob(filepath.Join(s.Dir(id), "*.wav"+rawaudio.PartSuffix))

@@ -91,6 +91,29 @@ func (c *counterRig) feed(aus []media.AccessUnit) {
 	}
 }
 
+// counterOrigin is the pipeline time of the counter lessons' first picture.
+const counterOrigin = 1012345678 * time.Nanosecond
+
+// newCounterRig feeds r a counter at rate in blocks of block frames, lead
+// ahead of the pictures.
+func newCounterRig(t *testing.T, r *Recording, rate, block int, lead time.Duration) *counterRig {
+	return &counterRig{t: t, r: r, rate: rate, block: block, lead: lead, origin: counterOrigin}
+}
+
+// skipBlocks leaves out n raw blocks from the one holding media time at on,
+// and returns the first frame left out.
+func (c *counterRig) skipBlocks(at time.Duration, n int) int64 {
+	gapAt := firstFrameFrom(at, c.origin, c.rate)
+	gapAt -= gapAt % int64(c.block)
+	if c.skip == nil {
+		c.skip = map[int64]bool{}
+	}
+	for f := gapAt; f < gapAt+int64(n*c.block); f += int64(c.block) {
+		c.skip[f] = true
+	}
+	return gapAt
+}
+
 // rawFile is what a raw file holds: its format and the counter of each
 // sample frame.
 type rawFile struct {
@@ -215,28 +238,12 @@ func TestRawAudioCutAtSegmentStarts(t *testing.T) {
 		{"44.1kHz odd blocks", 44100, 441 + 7, 40 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			clk := &fakeClock{boot: 100}
-			id := NewID(7)
-			r, err := s.Create(Meta{ID: id, Number: 7, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
-				WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &counterRig{t: t, r: r, rate: tc.rate, block: tc.block, lead: tc.lead, origin: 1012345678 * time.Nanosecond}
+			s, clk := newStore(t), &fakeClock{boot: 100}
+			r, id := createRaw(t, s, 7, WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+			c := newCounterRig(t, r, tc.rate, tc.block, tc.lead)
 			c.feed(aus)
-			m, err := r.Close(Stop{By: "button", Reason: "tap"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(m.Segments) < 4 || len(m.Raw) != len(m.Segments) {
-				t.Fatalf("%d raw files for %d segments: %+v", len(m.Raw), len(m.Segments), m.Raw)
-			}
-			for i, e := range m.Raw {
-				if e.Segment != m.Segments[i].Number || e.Name != rawaudio.Name(e.Segment, 0) {
-					t.Fatalf("raw file %d: %+v", i, e)
-				}
-			}
+			m := closeRaw(t, r)
+			checkRawPerSegment(t, m, 4)
 			checkCounters(t, s, m, c)
 			loaded, err := s.Load(id)
 			if err != nil {
@@ -252,27 +259,13 @@ func TestRawAudioCutAtSegmentStarts(t *testing.T) {
 // segment begins at the first sample after the hole, so the hole stays.
 func TestRawAudioGapStartsAnotherFile(t *testing.T) {
 	aus, vp := mediatest.H264(t, 4, 30, 15)
-	s := newStore(t)
-	clk := &fakeClock{boot: 100}
-	id := NewID(8)
-	r, err := s.Create(Meta{ID: id, Number: 8, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
-		WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counterRig{t: t, r: r, rate: 48000, block: 480, lead: 150 * time.Millisecond, origin: 1012345678 * time.Nanosecond,
-		skip: map[int64]bool{}}
+	s, clk := newStore(t), &fakeClock{boot: 100}
+	r, _ := createRaw(t, s, 8, WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	c := newCounterRig(t, r, 48000, 480, 150*time.Millisecond)
 	// 30 ms missing 1.5 s into the lesson, inside its second segment.
-	gapAt := firstFrameFrom(1500*time.Millisecond, c.origin, 48000)
-	gapAt -= gapAt % 480
-	for f := gapAt; f < gapAt+3*480; f += 480 {
-		c.skip[f] = true
-	}
+	c.skipBlocks(1500*time.Millisecond, 3)
 	c.feed(aus)
-	m, err := r.Close(Stop{By: "button", Reason: "tap"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := closeRaw(t, r)
 	checkCounters(t, s, m, c)
 	var second []RawAudio
 	for _, e := range m.Raw {
@@ -295,21 +288,10 @@ func TestRawAudioGapStartsAnotherFile(t *testing.T) {
 // segment's start.
 func TestRawAudioCrashKeepsStarts(t *testing.T) {
 	aus, vp := mediatest.H264(t, 4, 30, 15)
-	s := newStore(t)
-	clk := &fakeClock{boot: 100}
-	id := NewID(9)
-	r, err := s.Create(Meta{ID: id, Number: 9, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
-		WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counterRig{t: t, r: r, rate: 48000, block: 480, lead: 150 * time.Millisecond, origin: 1012345678 * time.Nanosecond,
-		skip: map[int64]bool{}}
-	gapAt := firstFrameFrom(3500*time.Millisecond, c.origin, 48000)
-	gapAt -= gapAt % 480
-	for f := gapAt; f < gapAt+2*480; f += 480 {
-		c.skip[f] = true
-	}
+	s, clk := newStore(t), &fakeClock{boot: 100}
+	r, id := createRaw(t, s, 9, WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	c := newCounterRig(t, r, 48000, 480, 150*time.Millisecond)
+	gapAt := c.skipBlocks(3500*time.Millisecond, 2)
 	c.feed(aus)
 	crash(r)
 	parts, _ := filepath.Glob(filepath.Join(s.Dir(id), "*.wav"+rawaudio.PartSuffix))
@@ -356,15 +338,9 @@ func TestRawAudioCrashKeepsStarts(t *testing.T) {
 // both a segment and a raw file.
 func TestRawAudioDuringCameraLoss(t *testing.T) {
 	aus, vp := mediatest.H264(t, 3, 30, 15)
-	s := newStore(t)
-	clk := &fakeClock{boot: 100}
-	id := NewID(10)
-	r, err := s.Create(Meta{ID: id, Number: 10, Device: "room-101", Visibility: VisibilityPrivate, StartedBy: "button"},
-		WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counterRig{t: t, r: r, rate: 48000, block: 480, lead: 150 * time.Millisecond, origin: 1012345678 * time.Nanosecond}
+	s, clk := newStore(t), &fakeClock{boot: 100}
+	r, _ := createRaw(t, s, 10, WriterConfig{SegmentDuration: time.Second, Video: vp, AudioChannels: 1, Now: clk.now})
+	c := newCounterRig(t, r, 48000, 480, 150*time.Millisecond)
 	c.feed(aus)
 	// The camera is found lost 2 s after its last picture.
 	c.sound(c.origin + 5*time.Second)
@@ -380,10 +356,7 @@ func TestRawAudioDuringCameraLoss(t *testing.T) {
 		back[i] = au
 	}
 	c.feed(back)
-	m, err := r.Close(Stop{By: "button", Reason: "tap"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := closeRaw(t, r)
 	if len(m.Segments) < 8 || len(m.Raw) != len(m.Segments) {
 		t.Fatalf("%d raw files for %d segments: %+v\n%+v", len(m.Raw), len(m.Segments), m.Raw, m.Segments)
 	}
