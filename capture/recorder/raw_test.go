@@ -183,14 +183,7 @@ func TestRawAudioAcrossACrash(t *testing.T) {
 	go g.r.Start(ctx, StartRequest{By: "cli"})
 	g.waitState(StateRecording)
 	g.pumpRaw(mic, 120*time.Millisecond, 100)
-	id := g.r.Status().Lesson
-	if id == "" {
-		t.Fatal("no lesson")
-	}
-	if _, err := g.r.do(ctx, command{abandon: true}); err != nil {
-		t.Fatal(err)
-	}
-	g.close()
+	id := g.crash(ctx)
 
 	g2 := newRig(t, dir, true)
 	mic2 := &counterMic{rate: 48000, block: 480, off: 1234567 * time.Nanosecond, base: 1 << 22}

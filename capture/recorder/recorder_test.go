@@ -93,6 +93,21 @@ func (g *rig) close() {
 	}
 }
 
+// crash abandons the lesson being recorded as a killed process would leave
+// it, stops the recorder, and returns the lesson's id.
+func (g *rig) crash(ctx context.Context) string {
+	g.t.Helper()
+	id := g.r.Status().Lesson
+	if id == "" {
+		g.t.Fatal("no lesson")
+	}
+	if _, err := g.r.do(ctx, command{abandon: true}); err != nil {
+		g.t.Fatal(err)
+	}
+	g.close()
+	return id
+}
+
 // pump delivers n pictures (with their audio) as a camera would; the
 // stream's PTS keeps counting across calls, the test stream loops.
 func (g *rig) pump(n int) {
@@ -288,16 +303,8 @@ func TestResumesLessonLeftOpen(t *testing.T) {
 	go g.r.Start(ctx, StartRequest{By: "hub:coach", Visibility: lesson.VisibilityLibrary})
 	g.waitState(StateRecording)
 	g.pump(80)
-	id := g.r.Status().Lesson
-	if id == "" {
-		t.Fatal("no lesson")
-	}
-	// Simulate a crash: abandon the recording as a killed process would
-	// leave it, then start a new recorder on the same folders.
-	if _, err := g.r.do(ctx, command{abandon: true}); err != nil {
-		t.Fatal(err)
-	}
-	g.close()
+	// Simulate a crash, then start a new recorder on the same folders.
+	id := g.crash(ctx)
 
 	g2 := newRig(t, dir, true)
 	s := g2.waitState(StateRecording)
