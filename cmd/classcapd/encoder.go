@@ -1,8 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/classcap/classcap/capture/pipeline"
 	"github.com/classcap/classcap/capture/videoenc"
@@ -49,13 +49,11 @@ func checkEncoder(running, next *config.Box) error {
 	if next.Video.Encoder != pipeline.EncoderHardware || running.Video.Encoder == next.Video.Encoder {
 		return nil
 	}
-	dev, err := hardwareEncoder.find()
-	if err == nil && dev == "" {
-		err = errors.New("none found")
-	}
-	if err != nil {
+	// The probe the camera half makes when it opens (it opens nothing).
+	if _, err := pipeline.ChooseEncoder(encoderConfig(next, 0), nil); err != nil {
+		why := strings.TrimPrefix(err.Error(), "video.encoder = hardware: ")
 		return &config.FieldError{Field: "video.encoder",
-			Reason: fmt.Sprintf("is hardware, but this box has no hardware H.264 encoder (%v); it records on with %s", err, running.Video.Encoder)}
+			Reason: fmt.Sprintf("is hardware, but this box has %s; it records on with %s", why, running.Video.Encoder)}
 	}
 	return nil
 }
