@@ -52,16 +52,18 @@ func TestRawAudioKept(t *testing.T) {
 	id := lessonFromStart(t, b.ctl(false, "record", "start"))
 	dir := b.lessonDir(id)
 	b.waitFor("two segments", 60*time.Second, func() bool { return len(b.meta(id).Segments) >= 2 })
-	// An open raw file holding more than two seconds: its header has been
-	// brought up to date at least once (about every second), which is
-	// what a crash can count on.
-	b.waitFor("an open raw file with 2 s of sound", 30*time.Second, func() bool {
+	// An open raw file holding more than 1.5 s: its header has been brought
+	// up to date at least once (after every rawaudio.SyncEvery of sound),
+	// which is what a crash can count on. A raw file holds one segment, so
+	// with 2 s segments it is over 1.5 s for about the last quarter of its
+	// segment.
+	b.waitFor("an open raw file with 1.5 s of sound", 30*time.Second, func() bool {
 		parts, _ := filepath.Glob(filepath.Join(dir, "*.wav"+rawaudio.PartSuffix))
 		if len(parts) == 0 {
 			return false
 		}
 		st, err := os.Stat(parts[0])
-		return err == nil && st.Size() > 2*4*3*48000
+		return err == nil && st.Size() > 4*3*48000*3/2
 	})
 	b.signal(syscall.SIGKILL)
 	parts, _ := filepath.Glob(filepath.Join(dir, "*.wav"+rawaudio.PartSuffix))
