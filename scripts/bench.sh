@@ -14,6 +14,10 @@
 #                              the same, with ffmpeg run on classcapd's libopus (LD_LIBRARY_PATH to
 #                              the shared build of scripts/libopus.sh): what the rest of each
 #                              recording path costs, the encoder being equal.
+#   record_cpu_per_media_s_live_same_libopus
+#                              the same again, with ffmpeg's input fed to it in real time through named pipes
+#                              (benchtool feed: one access unit every 1/30 s, 60 ms of sound at a time),
+#                              so that both sides do the live job a camera and microphones ask for.
 #   record_rss_mb              peak RSS (VmHWM) of classcapd, the highest of its three runs; peer: ffmpeg's
 #                              maxrss (median).
 #   tap_to_first_frame_ms      sim profile, 1280x720 30 fps: median over N record start/stop cycles of the
@@ -170,22 +174,44 @@ EOF
 }
 
 # peer: ffmpeg on the same input, as fast as it goes. With LIBDIR, ffmpeg
-# loads libopus from there; its figures go to same_cpus.
+# loads libopus from there; its figures go to same_cpus. With LIVE set, the
+# input reaches ffmpeg through named pipes in real time (benchtool feed: an
+# access unit every 1/30 s, 60 ms of sound at a time, as the daemon's
+# replay source delivers them), so that it does the daemon's real-time job;
+# its figures go to live_cpus.
 record_peer() {
-	local run=$1 libdir=${2:-}
-	local name="peer$run${libdir:+-same}"
-	local out="$work/$name" cpu rss peer_media per_s
+	local run=$1 libdir=${2:-} live=${3:-}
+	local name="peer$run${libdir:+-same}${live:+-live}"
+	local out="$work/$name" cpu rss peer_media per_s feeder=""
+	local input=(-f h264 -framerate 30 -i "$video" -i "$audio")
 	mkdir -p "$out"
+	if [[ -n $live ]]; then
+		mkfifo "$out/video.fifo" "$out/audio.fifo"
+		"$bt" feed -video "$video" -audio "$audio" -video-to "$out/video.fifo" -audio-to "$out/audio.fifo" \
+			-fps 30 -block 60ms &
+		feeder=$!
+		pids+=("$feeder")
+		input=(-f h264 -framerate 30 -i "$out/video.fifo" -f s16le -ar 48000 -ac 1 -i "$out/audio.fifo")
+	fi
 	LD_LIBRARY_PATH=$libdir "$bt" rusage -o "$work/$name.rusage" -- ffmpeg -hide_banner -loglevel error -nostdin -y \
-		-f h264 -framerate 30 -i "$video" -i "$audio" -map 0:v -map 1:a \
+		"${input[@]}" -map 0:v -map 1:a \
 		-c:v copy -bsf:v setts=ts=N:time_base=1/30 \
 		-c:a libopus -b:a 32k -compression_level 10 -application voip -ac 1 \
 		-f hls -hls_segment_type fmp4 -hls_time 4 -hls_playlist_type vod \
 		-hls_fmp4_init_filename init.mp4 -hls_segment_filename "$out/seg_%05d.m4s" "$out/index.m3u8" ||
-		die "ffmpeg (peer${libdir:+, libopus from $libdir}) run $run"
+		die "ffmpeg (peer${libdir:+, libopus from $libdir}${live:+, fed in real time}) run $run"
+	if [[ -n $feeder ]]; then
+		wait "$feeder" || die "benchtool feed (run $run) failed"
+		unset 'pids[-1]'
+	fi
 	peer_media=$(probe_hls "$out")
 	read -r cpu rss <"$work/$name.rusage"
 	per_s=$(div "$cpu" "$peer_media" "%.4f") || die "peer output has no duration"
+	if [[ -n $live ]]; then
+		live_cpus+=("$per_s")
+		log "ffmpeg run $run fed in real time, libopus from $libdir: ${cpu} s CPU for ${peer_media} s of media"
+		return
+	fi
 	if [[ -n $libdir ]]; then
 		same_cpus+=("$per_s")
 		log "ffmpeg run $run with libopus from $libdir: ${cpu} s CPU for ${peer_media} s of media"
@@ -210,11 +236,13 @@ ours_rsss=()
 peer_cpus=()
 peer_rsss=()
 same_cpus=()
+live_cpus=()
 for run in 1 2 3; do
-	log "run $run of 3: classcapd recording ${record_seconds} s, then ffmpeg, then ffmpeg on classcapd's libopus"
+	log "run $run of 3: classcapd recording ${record_seconds} s, then ffmpeg, then ffmpeg on classcapd's libopus, as fast as it goes and fed in real time"
 	record_ours "$run"
 	record_peer "$run"
 	record_peer "$run" "$opus_lib"
+	record_peer "$run" "$opus_lib" live
 done
 median() { printf '%s\n' "$@" | "$bt" quantile -p 0.5; }
 ours_cpu=$(printf '%.4f' "$(median "${ours_cpus[@]}")")
@@ -222,10 +250,12 @@ ours_rss=$(printf '%.1f' "$(printf '%s\n' "${ours_rsss[@]}" | sort -g | tail -n 
 peer_cpu=$(printf '%.4f' "$(median "${peer_cpus[@]}")")
 peer_rss=$(printf '%.1f' "$(median "${peer_rsss[@]}")")
 same_cpu=$(printf '%.4f' "$(median "${same_cpus[@]}")")
-log "CPU s per media s, run by run: classcapd ${ours_cpus[*]}; ffmpeg ${peer_cpus[*]}; ffmpeg on classcapd's libopus ${same_cpus[*]}"
+live_cpu=$(printf '%.4f' "$(median "${live_cpus[@]}")")
+log "CPU s per media s, run by run: classcapd ${ours_cpus[*]}; ffmpeg ${peer_cpus[*]}; ffmpeg on classcapd's libopus ${same_cpus[*]}; the same fed in real time ${live_cpus[*]}"
 
 "$bt" line -name record_cpu_per_media_s -ours "$ours_cpu" -peer "$peer_cpu" -unit cpu_s_per_media_s
 "$bt" line -name record_cpu_per_media_s_same_libopus -ours "$ours_cpu" -peer "$same_cpu" -unit cpu_s_per_media_s
+"$bt" line -name record_cpu_per_media_s_live_same_libopus -ours "$ours_cpu" -peer "$live_cpu" -unit cpu_s_per_media_s
 "$bt" line -name record_rss_mb -ours "$ours_rss" -peer "$peer_rss" -unit MB
 
 fi

@@ -14,6 +14,8 @@
 //	benchtool taps -socket S [-n N] [-hold D] [-gap D]
 //	                                       start/stop N times; one first-picture latency (ms) per line
 //	benchtool quantile -p P                the P quantile (0..1) of the numbers on stdin
+//	benchtool feed -video F -audio F -video-to P -audio-to P [-fps N] [-block D]
+//	                                       write the files into named pipes in real time
 //	benchtool line -name N -ours V [-peer V] -unit U
 //	                                       one "bench" line; ratio = ours/peer
 package main
@@ -56,7 +58,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("no command (cpu, hwm, rusage, ready, hold, lesson, taps, quantile, line)")
+		return errors.New("no command (cpu, hwm, rusage, ready, hold, lesson, taps, quantile, feed, line)")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -145,6 +147,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		}
 		_, err = fmt.Fprintf(stdout, "%.3f\n", q)
 		return err
+
+	case "feed":
+		video := fs.String("video", "", "H.264 Annex-B file")
+		audio := fs.String("audio", "", "WAV file")
+		videoTo := fs.String("video-to", "", "where the access units go (a named pipe)")
+		audioTo := fs.String("audio-to", "", "where the samples go (a named pipe)")
+		fps := fs.Float64("fps", 30, "access units per second")
+		block := fs.Duration("block", 60*time.Millisecond, "audio written at a time")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if *video == "" || *audio == "" || *videoTo == "" || *audioTo == "" {
+			return errors.New("feed: want -video, -audio, -video-to and -audio-to")
+		}
+		return feed(ctx, *video, *audio, *videoTo, *audioTo, *fps, *block)
 
 	case "line":
 		name := fs.String("name", "", "figure name")
