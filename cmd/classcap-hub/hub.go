@@ -21,6 +21,7 @@ import (
 	"github.com/classcap/classcap/hub/acl"
 	"github.com/classcap/classcap/hub/api"
 	"github.com/classcap/classcap/hub/broker"
+	"github.com/classcap/classcap/hub/events"
 	"github.com/classcap/classcap/hub/fleet"
 	"github.com/classcap/classcap/hub/ingest"
 	"github.com/classcap/classcap/hub/registry"
@@ -59,8 +60,11 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Hub.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// What changes, told to the API's event stream: the registry publishes
+	// what its writes change, the ingest each lesson file it verifies.
+	changes := events.NewBroker()
 	// The registry: devices, states, lessons, tokens.
-	reg, err := registry.Open(registryPath(cfg), registry.Options{})
+	reg, err := registry.Open(registryPath(cfg), registry.Options{Events: changes})
 	if err != nil {
 		return err
 	}
@@ -120,13 +124,14 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	// The HTTP API, on TCP for people and on the local socket for the CLI verbs.
 	a := api.New(reg, fl, log.With("component", "api"))
 	a.SetLiveICE(liveICE(cfg.Live)) // the STUN and TURN servers told to live viewers
+	a.SetEvents(changes)
 	httpLn, err := net.Listen("tcp", cfg.Hub.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Hub.HTTPListen, err)
 	}
 	// Uploads: tusd with grant tokens, answered over MQTT by the fleet; the
 	// lessons they fill, listed and served by the API.
-	in, err := openIngest(cfg, log.With("component", "ingest"))
+	in, err := openIngest(cfg, changes, log.With("component", "ingest"))
 	if err != nil {
 		httpLn.Close()
 		return err
@@ -147,7 +152,7 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 		return err
 	}
 	comps = append(comps,
-		component{"http", httpServer(httpLn, newMux(a, in.Handler()), log)},
+		component{"http", httpServer(httpLn, newMux(api.CORS(cfg.HTTP.AllowedOrigins, a), in.Handler()), log)},
 		component{"local socket", httpServer(localLn, a.Local(), log)})
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -233,7 +238,7 @@ const tusPath = "/tus/"
 // openIngest opens the lesson store and the tus ingest under the data
 // directory, with the upload-token key kept in upload.key (made on first
 // start).
-func openIngest(cfg *config.Hub, log *slog.Logger) (*ingest.Ingest, error) {
+func openIngest(cfg *config.Hub, changes *events.Broker, log *slog.Logger) (*ingest.Ingest, error) {
 	store, err := ingest.NewStore(filepath.Join(cfg.Hub.DataDir, "lessons"))
 	if err != nil {
 		return nil, err
@@ -252,7 +257,10 @@ func openIngest(cfg *config.Hub, log *slog.Logger) (*ingest.Ingest, error) {
 		return nil, fmt.Errorf("upload key: %w", err)
 	}
 	return ingest.New(ingest.Config{UploadDir: filepath.Join(cfg.Hub.DataDir, "uploads"), Store: store,
-		BasePath: tusPath, Key: key, Log: log})
+		BasePath: tusPath, Key: key, Log: log,
+		Verified: func(device, lessonID string, _ ingest.File) {
+			changes.Publish(events.Event{Kind: events.KindLesson, Device: device, Lesson: lessonID})
+		}})
 }
 
 // newMux returns the hub's HTTP routes: /healthz, the API, the lessons'

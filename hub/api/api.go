@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/classcap/classcap/hub/events"
 	"github.com/classcap/classcap/hub/ingest"
 	"github.com/classcap/classcap/hub/registry"
 	"github.com/classcap/classcap/uplink/wire"
@@ -31,6 +32,7 @@ type Registry interface {
 	Device(id string) (registry.Device, error)
 	AddDevice(id string) (string, error)
 	Lessons(device string) ([]registry.Lesson, error)
+	Lesson(device, id string) (registry.Lesson, bool, error)
 	Views(device string) ([]registry.View, error)
 	LookupToken(token string) (registry.Token, error)
 	CreateToken(role, name string) (string, error)
@@ -64,11 +66,16 @@ type API struct {
 
 	iceMu sync.Mutex
 	ice   LiveICE // told to viewers (SetLiveICE)
+
+	events          *events.Broker // nil: no event stream (SetEvents)
+	eventsQueue     int            // a stream's queue (0: events.DefaultQueue)
+	eventsHeartbeat time.Duration
+	ticketKey       []byte // signs events tickets
 }
 
 // New returns the API over reg and cmd.
 func New(reg Registry, cmd Commander, log *slog.Logger) *API {
-	a := &API{reg: reg, cmd: cmd, log: log, mux: http.NewServeMux()}
+	a := &API{reg: reg, cmd: cmd, log: log, mux: http.NewServeMux(), eventsHeartbeat: EventsHeartbeat, ticketKey: newMediaKey()}
 	a.route("GET /api/v1/devices", registry.RoleCoach, a.listDevices)
 	a.route("POST /api/v1/devices", registry.RoleAdmin, a.addDevice)
 	a.route("GET /api/v1/devices/{id}", registry.RoleCoach, a.getDevice)
@@ -78,6 +85,7 @@ func New(reg Registry, cmd Commander, log *slog.Logger) *API {
 	a.route("POST /api/v1/tokens", registry.RoleAdmin, a.createToken)
 	a.route("GET /api/v1/whoami", registry.RoleCoach, a.whoami)
 	a.routeLive()
+	a.routeEvents()
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -367,7 +375,9 @@ func (a *API) whoami(w http.ResponseWriter, _ *http.Request, c caller) {
 	writeJSON(w, http.StatusOK, c)
 }
 
-func (a *API) listLessons(w http.ResponseWriter, r *http.Request, _ caller) {
+// listLessons answers GET /api/v1/lessons: the lessons the caller may see
+// (shownLesson).
+func (a *API) listLessons(w http.ResponseWriter, r *http.Request, c caller) {
 	device := r.URL.Query().Get("device")
 	if device != "" {
 		r.SetPathValue("id", device)
@@ -382,13 +392,9 @@ func (a *API) listLessons(w http.ResponseWriter, r *http.Request, _ caller) {
 	}
 	out := make([]LessonView, 0, len(ls))
 	for _, l := range ls {
-		v := LessonView{Lesson: l}
-		if a.lessons != nil {
-			if st, err := a.lessons.Status(l.ID); err == nil && st.Files > 0 {
-				v.Upload = &st
-			}
+		if v, ok := a.shownLesson(c, l); ok {
+			out = append(out, v)
 		}
-		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Lessons []LessonView `json:"lessons"`

@@ -34,11 +34,11 @@ const MediaTTL = time.Hour
 // MediaName is the lesson as one MP4 file, served beside its segments.
 const MediaName = "lesson.mp4"
 
-// Media ticket errors.
+// Ticket errors (media and events tickets).
 var (
-	ErrTicketMalformed = errors.New("media ticket malformed")
-	ErrTicketSignature = errors.New("media ticket signature invalid")
-	ErrTicketExpired   = errors.New("media ticket expired")
+	ErrTicketMalformed = errors.New("ticket malformed")
+	ErrTicketSignature = errors.New("ticket signature invalid")
+	ErrTicketExpired   = errors.New("ticket expired")
 )
 
 // Ticket is what a media URL allows: one lesson, until Expires, on behalf
@@ -52,42 +52,59 @@ type Ticket struct {
 var ticketB64 = base64.RawURLEncoding
 
 // SignTicket returns the ticket's text: base64url(JSON) "." base64url(HMAC-SHA256).
-func SignTicket(key []byte, t Ticket) string {
-	body, err := json.Marshal(t)
+func SignTicket(key []byte, t Ticket) string { return signTicket(key, mediaTicketDomain, t) }
+
+// Each kind of ticket is signed in its own domain: one is never taken for
+// another.
+const (
+	mediaTicketDomain  = "classcap media ticket"
+	eventsTicketDomain = "classcap events ticket"
+)
+
+func signTicket(key []byte, domain string, v any) string {
+	body, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // a Ticket always marshals
+		panic(err) // tickets always marshal
 	}
 	p := ticketB64.EncodeToString(body)
-	return p + "." + ticketB64.EncodeToString(ticketMAC(key, p))
+	return p + "." + ticketB64.EncodeToString(ticketMAC(key, domain, p))
 }
 
-func ticketMAC(key []byte, payload string) []byte {
+func ticketMAC(key []byte, domain, payload string) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte("classcap media ticket\x00"))
+	m.Write([]byte(domain + "\x00"))
 	m.Write([]byte(payload))
 	return m.Sum(nil)
 }
 
-// ParseTicket checks a ticket's signature and expiry at now.
-func ParseTicket(key []byte, s string, now time.Time) (Ticket, error) {
+// openTicket checks a ticket's signature in domain and decodes it into v.
+func openTicket(key []byte, domain, s string, v any) error {
 	p, sig, ok := strings.Cut(s, ".")
 	if !ok || p == "" || sig == "" {
-		return Ticket{}, ErrTicketMalformed
+		return ErrTicketMalformed
 	}
 	want, err := ticketB64.DecodeString(sig)
 	if err != nil {
-		return Ticket{}, fmt.Errorf("%w: signature: %w", ErrTicketMalformed, err)
+		return fmt.Errorf("%w: signature: %w", ErrTicketMalformed, err)
 	}
-	if !hmac.Equal(want, ticketMAC(key, p)) {
-		return Ticket{}, ErrTicketSignature
+	if !hmac.Equal(want, ticketMAC(key, domain, p)) {
+		return ErrTicketSignature
 	}
 	body, err := ticketB64.DecodeString(p)
 	if err != nil {
-		return Ticket{}, fmt.Errorf("%w: payload: %w", ErrTicketMalformed, err)
+		return fmt.Errorf("%w: payload: %w", ErrTicketMalformed, err)
 	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: payload: %w", ErrTicketMalformed, err)
+	}
+	return nil
+}
+
+// ParseTicket checks a media ticket's signature and expiry at now.
+func ParseTicket(key []byte, s string, now time.Time) (Ticket, error) {
 	var t Ticket
-	if err := json.Unmarshal(body, &t); err != nil {
-		return Ticket{}, fmt.Errorf("%w: payload: %w", ErrTicketMalformed, err)
+	if err := openTicket(key, mediaTicketDomain, s, &t); err != nil {
+		return Ticket{}, err
 	}
 	if t.Lesson == "" {
 		return Ticket{}, fmt.Errorf("%w: no lesson", ErrTicketMalformed)

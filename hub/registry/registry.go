@@ -25,6 +25,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/classcap/classcap/hub/events"
 	"github.com/classcap/classcap/uplink/wire"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -104,6 +105,12 @@ type Registry struct {
 	now        func() time.Time
 	mosqIter   int // PBKDF2 iterations of new mosquitto hashes
 	bcryptCost int
+	events     Publisher
+}
+
+// Publisher is told what a committed write changed.
+type Publisher interface {
+	Publish(events.Event)
 }
 
 // Options tune Open.
@@ -115,6 +122,9 @@ type Options struct {
 	BcryptCost int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Events, when set, is told of every device and lesson a committed
+	// write changed (not of a device's last_seen alone).
+	Events Publisher
 }
 
 // Open opens or creates the registry file at path.
@@ -150,7 +160,7 @@ func Open(path string, opt Options) (*Registry, error) {
 	if opt.BcryptCost == 0 {
 		opt.BcryptCost = BcryptCost
 	}
-	return &Registry{db: db, now: opt.Now, mosqIter: MosquittoIterations, bcryptCost: opt.BcryptCost}, nil
+	return &Registry{db: db, now: opt.Now, mosqIter: MosquittoIterations, bcryptCost: opt.BcryptCost, events: opt.Events}, nil
 }
 
 // Close closes the file.
@@ -209,6 +219,7 @@ func (r *Registry) AddDevice(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	r.publish([]events.Event{{Kind: events.KindDevice, Device: id}})
 	return password, nil
 }
 
@@ -273,6 +284,22 @@ func (r *Registry) Lessons(device string) ([]Lesson, error) {
 		return nil
 	})
 	return out, err
+}
+
+// Lesson returns lesson id of device; ok is false when there is none.
+func (r *Registry) Lesson(device, id string) (l Lesson, ok bool, err error) {
+	err = r.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLessons).Get([]byte(lessonKey(device, id)))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		if err := json.Unmarshal(v, &l); err != nil {
+			return fmt.Errorf("lesson %s/%s: %w", device, id, err)
+		}
+		return nil
+	})
+	return l, ok, err
 }
 
 func tokenKey(token string) []byte {
@@ -345,13 +372,32 @@ func putJSON(b *bolt.Bucket, key string, v any) error {
 // Tx is one write transaction: what the hub learned from a batch of MQTT
 // messages, written with one commit.
 type Tx struct {
-	tx  *bolt.Tx
-	now time.Time
+	tx      *bolt.Tx
+	now     time.Time
+	changed []events.Event // published once the transaction commits
 }
 
-// Write runs f in one write transaction and commits it when f returns nil.
+// Write runs f in one write transaction and commits it when f returns nil;
+// then what it changed is published.
 func (r *Registry) Write(f func(*Tx) error) error {
-	return r.db.Update(func(tx *bolt.Tx) error { return f(&Tx{tx: tx, now: r.now().UTC()}) })
+	var t *Tx
+	err := r.db.Update(func(tx *bolt.Tx) error {
+		t = &Tx{tx: tx, now: r.now().UTC()}
+		return f(t)
+	})
+	if err == nil {
+		r.publish(t.changed)
+	}
+	return err
+}
+
+func (r *Registry) publish(evs []events.Event) {
+	if r.events == nil {
+		return
+	}
+	for _, e := range evs {
+		r.events.Publish(e)
+	}
 }
 
 // SetState records a state message of device id: its payload (nil keeps
@@ -371,14 +417,23 @@ func (t *Tx) SetState(id string, payload json.RawMessage, online bool, at time.T
 
 // Seen records that device id sent something at at.
 func (t *Tx) Seen(id string, at time.Time) error {
-	return t.updateDevice(id, func(d *Device) {
+	return t.putDevice(id, func(d *Device) {
 		if at.After(d.LastSeen) {
 			d.LastSeen = at.UTC()
 		}
 	})
 }
 
+// updateDevice changes device id's record, which is published.
 func (t *Tx) updateDevice(id string, f func(*Device)) error {
+	if err := t.putDevice(id, f); err != nil {
+		return err
+	}
+	t.changed = append(t.changed, events.Event{Kind: events.KindDevice, Device: id})
+	return nil
+}
+
+func (t *Tx) putDevice(id string, f func(*Device)) error {
 	b := t.tx.Bucket(bucketDevices)
 	v := b.Get([]byte(id))
 	if v == nil {
@@ -406,7 +461,11 @@ func (t *Tx) UpdateLesson(device, id string, f func(*Lesson)) error {
 	f(&l)
 	l.Device, l.ID = device, id
 	l.UpdatedAt = t.now
-	return putJSON(b, k, l)
+	if err := putJSON(b, k, l); err != nil {
+		return err
+	}
+	t.changed = append(t.changed, events.Event{Kind: events.KindLesson, Device: device, Lesson: id})
+	return nil
 }
 
 // MarkAllOffline records every device as offline, keeping its last state.
@@ -414,7 +473,8 @@ func (t *Tx) UpdateLesson(device, id string, f func(*Lesson)) error {
 // a broker that has just started, and each says it is online again when it
 // reconnects.
 func (r *Registry) MarkAllOffline() error {
-	return r.db.Update(func(tx *bolt.Tx) error {
+	var t *Tx
+	err := r.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDevices)
 		var ids []string
 		err := b.ForEach(func(k, v []byte) error {
@@ -430,7 +490,7 @@ func (r *Registry) MarkAllOffline() error {
 		if err != nil {
 			return err
 		}
-		t := &Tx{tx: tx, now: r.now().UTC()}
+		t = &Tx{tx: tx, now: r.now().UTC()}
 		for _, id := range ids {
 			if err := t.updateDevice(id, func(d *Device) { d.Online = false }); err != nil {
 				return err
@@ -438,4 +498,8 @@ func (r *Registry) MarkAllOffline() error {
 		}
 		return nil
 	})
+	if err == nil {
+		r.publish(t.changed)
+	}
+	return err
 }

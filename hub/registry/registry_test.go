@@ -5,10 +5,13 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/classcap/classcap/hub/events"
 )
 
 func open(t *testing.T, path string) *Registry {
@@ -150,4 +153,74 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// published records what the registry publishes.
+type published struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (p *published) Publish(e events.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.evs = append(p.evs, e)
+}
+
+func (p *published) take() []events.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	evs := p.evs
+	p.evs = nil
+	return evs
+}
+
+// TestWritesArePublished: what a committed write changed is published,
+// after the commit; a device's last_seen alone and a failed write are not.
+func TestWritesArePublished(t *testing.T) {
+	pub := &published{}
+	r, err := Open(filepath.Join(t.TempDir(), "r.db"), Options{BcryptCost: bcrypt.MinCost, Events: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.AddDevice("room-1"); err != nil {
+		t.Fatal(err)
+	}
+	dev := events.Event{Kind: events.KindDevice, Device: "room-1"}
+	if got := pub.take(); len(got) != 1 || got[0] != dev {
+		t.Fatalf("add: %v", got)
+	}
+	err = r.Write(func(tx *Tx) error {
+		if err := tx.Seen("room-1", time.Now()); err != nil {
+			return err
+		}
+		if err := tx.SetState("room-1", json.RawMessage(`{"v":1}`), true, time.Now()); err != nil {
+			return err
+		}
+		if len(pub.take()) != 0 {
+			t.Error("published before the commit")
+		}
+		return tx.UpdateLesson("room-1", "l1", func(l *Lesson) {})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.take(); len(got) != 2 || got[0] != dev || got[1] != (events.Event{Kind: events.KindLesson, Device: "room-1", Lesson: "l1"}) {
+		t.Fatalf("write: %v", got)
+	}
+	_ = r.Write(func(tx *Tx) error { return tx.Seen("room-1", time.Now()) })
+	_ = r.Write(func(tx *Tx) error {
+		_ = tx.SetState("room-1", nil, false, time.Now())
+		return errors.New("abort")
+	})
+	if got := pub.take(); len(got) != 0 {
+		t.Fatalf("last_seen alone or an aborted write published %v", got)
+	}
+	if err := r.MarkAllOffline(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.take(); len(got) != 1 || got[0] != dev {
+		t.Fatalf("mark offline: %v", got)
+	}
 }

@@ -50,6 +50,7 @@ func FuzzParseHub(f *testing.F) {
 	}
 	f.Add([]byte("[broker]\nurl = \"tcp://mosq:1883\"\n"))
 	f.Add([]byte("[hub]\nhttp_listen = \"[::1]:0\"\n"))
+	f.Add([]byte("[http]\nallowed_origins = [\"https://player.example.org\", \"http://[::1]:3000\"]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := ParseHub(data)
 		if err != nil {
@@ -72,6 +73,22 @@ func FuzzParseHub(f *testing.F) {
 		h.Warnings = nil
 		if !reflect.DeepEqual(again, h) {
 			t.Fatalf("round trip changed the config:\n got %+v\nwant %+v", again, h)
+		}
+	})
+}
+
+func FuzzCanonicalOrigin(f *testing.F) {
+	for _, s := range []string{"https://player.example.org", "http://10.0.0.5:8080", "http://[::1]:80", "HTTPS://A.example:443/", "*", "null", "https://u@h/p?q#f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := CanonicalOrigin(s)
+		if err != nil {
+			return
+		}
+		again, err := CanonicalOrigin(c)
+		if err != nil || again != c {
+			t.Fatalf("%q -> %q -> %q, %v: not canonical", s, c, again, err)
 		}
 	})
 }

@@ -15,6 +15,7 @@ type Hub struct {
 	Broker BrokerSection    `toml:"broker"`
 	Enroll HubEnrollSection `toml:"enroll"`
 	Live   HubLiveSection   `toml:"live"`
+	HTTP   HubHTTPSection   `toml:"http"`
 
 	// Warnings lists what the file set that this version does not know.
 	Warnings []string `toml:"-"`
@@ -216,6 +217,9 @@ func (h *Hub) Validate() error {
 
 	// [live]
 	p.iceServers("live", h.Live.ICEServers, h.Live.ICETransportPolicy)
+
+	// [http]
+	p.origins("http.allowed_origins", h.HTTP.AllowedOrigins)
 	return p.err()
 }
 

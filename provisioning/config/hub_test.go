@@ -50,6 +50,17 @@ func TestHubValidation(t *testing.T) {
 		{"broker url no host", func(h *Hub) { h.Broker = BrokerSection{URL: "tcp://", PasswordFile: "/etc/pw"} }, "broker.url", "has no host"},
 		{"broker listen bad", func(h *Hub) { h.Broker.Listen = "1883" }, "broker.listen", "is not host:port"},
 		{"broker listen same as http", func(h *Hub) { h.Broker.Listen = h.Hub.HTTPListen }, "broker.listen", "also hub.http_listen"},
+		{"origins", func(h *Hub) {
+			h.HTTP.AllowedOrigins = []string{"https://player.example.org", "http://10.0.0.5:8080", "http://[::1]:3000"}
+		}, "", ""},
+		{"origin with path", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"https://player.example.org/app"} }, "http.allowed_origins[0]", "is not an origin"},
+		{"origin upper case", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"https://Player.example.org"} }, "http.allowed_origins[0]", `write it as browsers send it, "https://player.example.org"`},
+		{"origin default port", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"https://p.example.org:443"} }, "http.allowed_origins[0]", `"https://p.example.org"`},
+		{"origin trailing slash", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"https://p.example.org/"} }, "http.allowed_origins[0]", `"https://p.example.org"`},
+		{"origin wildcard", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"*"} }, "http.allowed_origins[0]", "want an http:// or https:// origin"},
+		{"origin ftp", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"ftp://p.example.org"} }, "http.allowed_origins[0]", "want an http:// or https:// origin"},
+		{"origin user", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"https://u@p.example.org"} }, "http.allowed_origins[0]", "is not an origin"},
+		{"origin twice", func(h *Hub) { h.HTTP.AllowedOrigins = []string{"https://p.example.org", "https://p.example.org"} }, "http.allowed_origins[1]", "listed twice"},
 		{"both on port 0", func(h *Hub) {
 			h.Hub.HTTPListen = "127.0.0.1:0"
 			h.Broker.Listen = "127.0.0.1:0"
