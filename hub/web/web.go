@@ -1,15 +1,19 @@
 // Package web is the hub's page for coaches and district IT: plain HTML,
 // a little vanilla JavaScript and CSS, embedded in the binary. The page
 // signs in with an API token pasted by the user (kept in the tab's
-// sessionStorage), polls the JSON API for every box's state and health,
-// starts and stops recordings, lists the lessons and plays them through
+// sessionStorage), shows every box's state and health and the lessons from
+// the JSON API, kept current by the hub's event stream (GET
+// /api/v1/events, opened with a short-lived ticket, as an EventSource
+// cannot send the token; the lists are polled only when the stream cannot
+// be opened), starts and stops recordings, plays the lessons through
 // media URLs the API mints (a <video> cannot send a bearer token), and
 // watches a box live with a standard WHEP client (static/whep.js), its
 // peer connection configured with the hub's STUN and TURN servers
 // (GET /api/v1/live/ice).
 //
 // The page is public (it holds nothing until a token is given); every
-// request it makes for data carries the token.
+// request it makes for data carries the token, or a short-lived ticket the
+// token was given.
 package web
 
 import (

@@ -12,8 +12,9 @@ import (
 
 // Event is one server-sent event.
 type Event struct {
-	Name string // "message" when the stream names none
-	Data string // data lines joined by "\n"
+	Name string    // "message" when the stream names none
+	Data string    // data lines joined by "\n"
+	At   time.Time // when it was read whole
 }
 
 // Stream reads events from a response body in the background.
@@ -36,7 +37,7 @@ func Read(r io.Reader) *Stream {
 			switch {
 			case line == "":
 				if data != nil {
-					e.Data = strings.Join(data, "\n")
+					e.Data, e.At = strings.Join(data, "\n"), time.Now()
 					if e.Name == "" {
 						e.Name = "message"
 					}

@@ -1,15 +1,19 @@
 // The hub's page: sign in with an API token (kept in this tab's
-// sessionStorage), the boxes' state polled from the JSON API, remote start
-// and stop, live view over WHEP, the lessons and their playback.
+// sessionStorage), the boxes' state and the lessons from the JSON API, kept
+// up to date by the hub's event stream (polled only when the stream cannot
+// be opened), remote start and stop, live view over WHEP, the lessons'
+// playback.
 'use strict';
 
 const TOKEN_KEY = 'classcap.token';
-const POLL_MS = 2000;
+const POLL_MS = 2000; // while the event stream cannot be opened
+const RETRY_MS = [1000, 30000]; // the stream is opened again after this, doubling
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
-let pollTimer = null;
 let live = null; // { device, session }
+const devices = new Map(); // id -> device, as the list and the events tell it
+const lessons = new Map(); // id -> lesson
 const busy = new Set(); // devices with a command under way
 
 // call sends an API request with the token; it resolves to
@@ -68,14 +72,18 @@ async function signIn(t) {
   $('whoami').hidden = false;
   $('signin').hidden = true;
   $('app').hidden = false;
-  refresh();
+  await refresh();
+  openEvents();
   return '';
 }
 
 function signOut() {
   token = '';
   sessionStorage.removeItem(TOKEN_KEY);
-  clearTimeout(pollTimer);
+  closeEvents();
+  stopPolling();
+  devices.clear();
+  lessons.clear();
   endLive();
   $('player').removeAttribute('src');
   $('player').load();
@@ -127,8 +135,8 @@ function health(st) {
 // syncRows makes tbody's rows those of items, in order, one row per key:
 // a row whose key is still listed is kept and updated in place (make builds
 // a new one, update fills it in), rows whose key is gone are removed. The
-// page refreshes every few seconds; a button a person is about to click is
-// not replaced under the pointer, and keeps its focus.
+// rows change whenever a box reports; a button a person is about to click
+// is not replaced under the pointer, and keeps its focus.
 function syncRows(tbody, items, keyAttr, keyOf, make, update) {
   const keys = new Set(items.map(keyOf));
   const rows = new Map();
@@ -194,8 +202,19 @@ function updateDeviceRow(tr, d) {
   btn('live').disabled = !d.online || !!(live && live.device === d.id);
 }
 
-function renderDevices(devices) {
-  syncRows($('devices').tBodies[0], devices, 'device', (d) => d.id, makeDeviceRow, updateDeviceRow);
+function byID(a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; }
+
+function renderDevices() {
+  syncRows($('devices').tBodies[0], [...devices.values()].sort(byID), 'device', (d) => d.id, makeDeviceRow, updateDeviceRow);
+}
+
+// applyDevice shows what an event says of one box: its row alone is
+// updated, in place; a new box is put in its place.
+function applyDevice(d) {
+  const known = devices.has(d.id);
+  devices.set(d.id, d);
+  const tr = known && $('devices').tBodies[0].querySelector(`tr[data-device="${CSS.escape(d.id)}"]`);
+  if (tr) updateDeviceRow(tr, d); else renderDevices();
 }
 
 async function record(id, verb) {
@@ -223,14 +242,29 @@ async function record(id, verb) {
   refresh();
 }
 
+function tokenRefused() {
+  signOut();
+  text($('signin-error'), 'Signed out: the hub no longer accepts the token.', 'error');
+}
+
+// updated says when the page last heard from the hub, and how it hears.
+function updated() {
+  const how = streamOpen ? 'live' : 'every ' + POLL_MS / 1000 + ' s';
+  text($('refreshed'), 'Updated ' + new Date().toLocaleTimeString() + ' (' + how + ')', 'help');
+}
+
 async function refreshDevices() {
+  const app = $('app');
+  app.dataset.deviceFetches = (+app.dataset.deviceFetches || 0) + 1;
   const r = await call('GET', '/api/v1/devices?state=1');
-  if (r.status === 401) { signOut(); text($('signin-error'), 'Signed out: the hub no longer accepts the token.', 'error'); return false; }
+  if (r.status === 401) { tokenRefused(); return false; }
   if (!r.ok) { text($('refreshed'), 'Cannot refresh: ' + (r.data.error || r.status), 'error'); return true; }
   const ds = r.data.devices || [];
-  renderDevices(ds);
+  devices.clear();
+  for (const d of ds) devices.set(d.id, d);
+  renderDevices();
   if (!ds.length) text($('device-msg'), 'No boxes are registered yet (classcap-hub device add).');
-  text($('refreshed'), 'Updated ' + new Date().toLocaleTimeString(), 'help');
+  updated();
   return true;
 }
 
@@ -262,17 +296,19 @@ function updateLessonRow(tr, l) {
   }
 }
 
-function renderLessons(lessons) {
-  lessons.sort((a, b) => (b.started_at || b.updated_at || '').localeCompare(a.started_at || a.updated_at || ''));
-  syncRows($('lessons').tBodies[0], lessons, 'lesson', (l) => l.id, makeLessonRow, updateLessonRow);
+function renderLessons() {
+  const ls = [...lessons.values()];
+  ls.sort((a, b) => (b.started_at || b.updated_at || '').localeCompare(a.started_at || a.updated_at || ''));
+  syncRows($('lessons').tBodies[0], ls, 'lesson', (l) => l.id, makeLessonRow, updateLessonRow);
+  text($('lessons-msg'), ls.length ? '' : 'No lessons yet.');
 }
 
 async function refreshLessons() {
   const r = await call('GET', '/api/v1/lessons');
   if (!r.ok) { text($('lessons-msg'), 'Cannot list lessons: ' + (r.data.error || r.status), 'error'); return; }
-  const ls = r.data.lessons || [];
-  renderLessons(ls);
-  text($('lessons-msg'), ls.length ? '' : 'No lessons yet.');
+  lessons.clear();
+  for (const l of r.data.lessons || []) lessons.set(l.id, l);
+  renderLessons();
 }
 
 // --- playback ---
@@ -408,15 +444,104 @@ $('live-unmute').addEventListener('click', () => {
 });
 window.addEventListener('pagehide', endLive);
 
-// --- polling ---
+// --- updates ---
+// The hub's event stream (GET /api/v1/events, opened with a short-lived
+// ticket: an EventSource cannot send the token) tells each change of a box
+// or a lesson this token may see; the page applies it to its lists. When
+// the stream opens, and when the hub says it dropped changes (resync), the
+// lists are fetched whole. A stream that breaks is opened again after a
+// wait that doubles (RETRY_MS; back to the shortest once a stream lasted
+// a while); while it cannot be opened, the lists are polled every POLL_MS.
+// #app's data-events says which: open (the lists fetched since it
+// opened), polling, reconnecting.
 
+let events = null; // the EventSource
+let streamOpen = false;
+let retryMS = 0;
+let retryTimer = null;
+let openedAt = 0;
+let polling = 0; // the running poll loop's generation; 0: none
+
+// refresh fetches both lists once.
 async function refresh() {
-  clearTimeout(pollTimer);
   if (!token) return;
-  if (await refreshDevices()) {
-    await refreshLessons();
-    pollTimer = setTimeout(refresh, POLL_MS);
+  if (await refreshDevices()) await refreshLessons();
+}
+
+function startPolling() {
+  if (polling) return;
+  const gen = polling = Date.now();
+  (async () => {
+    while (polling === gen && token && !streamOpen) {
+      await refresh();
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    if (polling === gen) polling = 0;
+  })();
+}
+
+function stopPolling() { polling = 0; }
+
+function closeEvents() {
+  clearTimeout(retryTimer);
+  if (events) events.close();
+  events = null;
+  streamOpen = false;
+}
+
+function streamState(s) { $('app').dataset.events = s; }
+
+async function openEvents() {
+  closeEvents();
+  const r = await call('POST', '/api/v1/events/ticket');
+  if (!token || events) return;
+  if (r.status === 401) { tokenRefused(); return; }
+  if (!r.ok || !r.data.url) { streamFailed(false); return; }
+  const es = new EventSource(r.data.url);
+  events = es;
+  let opened = false;
+  const on = (name, f) => es.addEventListener(name, (ev) => { if (events === es) f(ev); });
+  on('open', () => {
+    opened = true;
+    streamOpen = true;
+    openedAt = Date.now();
+    stopPolling();
+    $('app').dataset.streamOpens = (+$('app').dataset.streamOpens || 0) + 1;
+    // What changed before the stream opened.
+    refresh().then(() => { if (events === es) streamState('open'); });
+  });
+  on('device', (ev) => {
+    applyDevice(JSON.parse(ev.data));
+    $('app').dataset.deviceEvents = (+$('app').dataset.deviceEvents || 0) + 1;
+    updated();
+  });
+  on('lesson', (ev) => { const l = JSON.parse(ev.data); lessons.set(l.id, l); renderLessons(); updated(); });
+  on('lesson-removed', (ev) => { lessons.delete(JSON.parse(ev.data).id); renderLessons(); });
+  on('resync', () => refresh());
+  on('error', () => {
+    // The browser would retry on its own with the same URL, whose ticket
+    // has run out: the page asks for a new one instead.
+    es.close();
+    events = null;
+    streamOpen = false;
+    streamFailed(opened);
+  });
+}
+
+// streamFailed opens the stream again after a wait; the lists are polled
+// meanwhile unless the stream was open until now.
+function streamFailed(wasOpen) {
+  if (!token) return;
+  if (wasOpen && Date.now() - openedAt > RETRY_MS[1]) retryMS = 0;
+  retryMS = Math.min(retryMS ? retryMS * 2 : RETRY_MS[0], RETRY_MS[1]);
+  if (wasOpen) {
+    streamState('reconnecting');
+  } else {
+    streamState('polling');
+    startPolling();
   }
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(openEvents, retryMS * (0.75 + Math.random() / 2));
 }
 
 if (token) {
