@@ -125,7 +125,7 @@ func (r *eventsRig) state(t *testing.T, device, recorder string) {
 // a lesson made private is removed from its list; an administrator sees
 // every lesson.
 func TestEventStreamShowsWhatTheListsShow(t *testing.T) {
-	r := newEventsRig(t, "room-1")
+	r := newEventsRig(t, "room-1", "room-end")
 	r.lesson(t, "room-1", "000001-shown", wire.VisibilityCoaching)
 	coach := r.open(t, "", r.ticketURL(t, r.coach))
 	admin := r.open(t, r.admin, "/api/v1/events")
@@ -136,13 +136,17 @@ func TestEventStreamShowsWhatTheListsShow(t *testing.T) {
 	r.lesson(t, "room-1", "000001-shown", wire.VisibilityPrivate) // the teacher changed her mind
 	r.lesson(t, "room-1", "000002-private", wire.VisibilityPrivate)
 	r.state(t, "room-1", "idle")
+	// A stream tells each box or lesson once per write it missed, with its
+	// latest record, in the order of their first change: a box changed last
+	// ends what the streams tell.
+	r.state(t, "room-end", "idle")
 
-	idle := func(e ssetest.Event) bool { return e.Name == "device" && strings.Contains(e.Data, `"recorder":"idle"`) }
-	got, err := coach.Until(10*time.Second, idle)
+	end := func(e ssetest.Event) bool { return e.Name == "device" && strings.Contains(e.Data, `"id":"room-end"`) }
+	got, err := coach.Until(10*time.Second, end)
 	if err != nil {
 		t.Fatalf("coach stream: %v (got %v)", err, got)
 	}
-	var names []string
+	told := map[string]string{}
 	for _, e := range got {
 		if strings.Contains(e.Data, "000002-private") {
 			t.Fatalf("the coach's stream names the private lesson: %v", e)
@@ -154,24 +158,22 @@ func TestEventStreamShowsWhatTheListsShow(t *testing.T) {
 		if err := json.Unmarshal([]byte(e.Data), &v); err != nil {
 			t.Fatalf("event %v: %v", e, err)
 		}
-		names = append(names, e.Name+" "+v.ID+v.Recorder)
+		told[v.ID] = e.Name + " " + v.Recorder
 	}
-	want := "[lesson 000003-library device room-1recording lesson-removed 000001-shown device room-1idle]"
-	if fmt.Sprint(names) != want {
-		t.Fatalf("coach stream:\n got %v\nwant %s", names, want)
+	want := map[string]string{"000003-library": "lesson ", "000001-shown": "lesson-removed ", "room-1": "device idle", "room-end": "device idle"}
+	if fmt.Sprint(told) != fmt.Sprint(want) {
+		t.Fatalf("the coach's stream told last:\n got %v\nwant %v", told, want)
 	}
-	got, err = admin.Until(10*time.Second, idle)
+	got, err = admin.Until(10*time.Second, end)
 	if err != nil {
 		t.Fatalf("admin stream: %v", err)
 	}
-	privates := 0
+	private := false
 	for _, e := range got {
-		if e.Name == "lesson" && strings.Contains(e.Data, "000002-private") {
-			privates++
-		}
+		private = private || e.Name == "lesson" && strings.Contains(e.Data, "000002-private")
 	}
-	if privates != 2 {
-		t.Fatalf("the admin's stream told the private lesson %d times, want 2: %v", privates, got)
+	if !private {
+		t.Fatalf("the admin's stream did not tell the private lesson: %v", got)
 	}
 
 	// The lists decide alike.
