@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -108,5 +109,18 @@ func TestLine(t *testing.T) {
 				t.Errorf("line %q has the wrong fields", got)
 			}
 		})
+	}
+}
+
+// TestQuantileKeepsPrecision: the medians of CPU figures near 0.03 CPU-s
+// per media second are compared to a tenth of a percent, so the printed
+// quantile must not round them.
+func TestQuantileKeepsPrecision(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"quantile", "-p", "0.5"}, strings.NewReader("0.0282\n0.0237\n0.0291\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); got != "0.0282" {
+		t.Errorf("median printed %q, want 0.0282", got)
 	}
 }
