@@ -126,9 +126,9 @@ func TestEnrollmentFromClaimFile(t *testing.T) {
 			t.Fatal("the enrolled box never published an online state over mutual TLS")
 		}
 	}
-	if !strings.Contains(a.logText(), "uplink with the enrolled certificate") {
-		t.Error("log does not say the uplink uses the certificate")
-	}
+	a.waitFor("the log to say the uplink uses the certificate", 10*time.Second, func() bool {
+		return strings.Contains(a.logText(), "uplink with the enrolled certificate")
+	})
 
 	b := newBox(t, extra)
 	b.start()
