@@ -5,7 +5,6 @@ package main
 // and never a private lesson; the web page follows the stream.
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -27,9 +26,7 @@ func (h *testHub) openEvents(t *testing.T, token string) *ssetest.Stream {
 	if status != 200 || !strings.HasPrefix(url, "/api/v1/events?t=") {
 		t.Fatalf("events ticket: %d %v", status, m)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", h.http+url, nil)
+	req, _ := http.NewRequest("GET", h.http+url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +37,32 @@ func (h *testHub) openEvents(t *testing.T, token string) *ssetest.Stream {
 		t.Fatalf("GET /api/v1/events: %d %s", resp.StatusCode, b)
 	}
 	return ssetest.Read(resp.Body)
+}
+
+// TestHubStopsWithOpenEventStreams: a hub stopping ends the event streams
+// open on it (the HTTP server waits for the requests under way), and stops
+// without error.
+func TestHubStopsWithOpenEventStreams(t *testing.T) {
+	var stream *ssetest.Stream
+	t.Cleanup(func() { // after the hub's own clean-up: it has stopped
+		if _, err := stream.Until(10*time.Second, func(ssetest.Event) bool { return false }); err == nil || !strings.Contains(err.Error(), "ended") {
+			t.Errorf("the stream outlived the hub: %v", err)
+		}
+	})
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	// Not h.openEvents: its clean-up, run before the hub's, would close the
+	// stream before the hub stops.
+	req, _ := http.NewRequest("GET", h.http+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+coach)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("open a stream: %v", err)
+	}
+	stream = ssetest.Read(resp.Body)
+	if _, err := stream.Comment(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // remoteStart asks the hub to start a recording on id as token would, in

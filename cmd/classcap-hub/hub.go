@@ -151,6 +151,13 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 		httpLn.Close()
 		return err
 	}
+	// Event streams end when the hub stops: the HTTP server's shutdown
+	// waits for the requests under way, and a stream never ends by itself.
+	comps = append(comps, component{"event streams", func(ctx context.Context) error {
+		<-ctx.Done()
+		changes.Close()
+		return nil
+	}})
 	comps = append(comps,
 		component{"http", httpServer(httpLn, newMux(api.CORS(cfg.HTTP.AllowedOrigins, a), in.Handler()), log)},
 		component{"local socket", httpServer(localLn, a.Local(), log)})

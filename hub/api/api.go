@@ -1,6 +1,7 @@
 // Package api is the hub's HTTP JSON API under /api/v1/: devices, their
-// state and lessons, remote start and stop of recordings, and the
-// administration of devices and tokens. Callers send a bearer token whose
+// state and lessons, a stream of their changes (server-sent events), remote
+// start and stop of recordings, and the administration of devices and
+// tokens. Callers send a bearer token whose
 // role (coach or admin) decides what they may do. The same handler is served
 // on the hub's local unix socket, where the file's permissions stand in for
 // the token and every caller is an administrator (the CLI verbs use it).

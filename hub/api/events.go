@@ -200,6 +200,8 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-sub.Done(): // the hub is stopping
+			return
 		case <-maxAge.C:
 			return
 		case <-heartbeat.C:

@@ -302,3 +302,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func FuzzParseEventsTicket(f *testing.F) {
+	key := []byte("fuzz key")
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	f.Add(signTicket(key, eventsTicketDomain, EventsTicket{Role: "coach", Name: "alice", Expires: now.Add(time.Minute)}))
+	f.Add(SignTicket(key, Ticket{Lesson: "L000001-abc", By: "coach:a", Expires: now.Add(time.Minute)}))
+	f.Add("e30.AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		tk, err := ParseEventsTicket(key, s, now)
+		if err != nil {
+			return
+		}
+		// Whatever parses was signed with the key as an events ticket,
+		// names a role and a name, and is in date; never a media ticket.
+		if !registry.ValidRole(tk.Role) || tk.Name == "" || !now.Before(tk.Expires) {
+			t.Fatalf("accepted %q as %+v", s, tk)
+		}
+		if _, err := ParseTicket(key, s, now); err == nil {
+			t.Fatalf("%q is both an events and a media ticket", s)
+		}
+	})
+}

@@ -11,6 +11,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -27,6 +28,9 @@ type Event struct {
 	Lesson string // KindLesson: the lesson id
 }
 
+// ErrClosed is returned by Next once the broker is closed.
+var ErrClosed = errors.New("events: broker closed")
+
 // DefaultQueue is a subscriber's queue length when Subscribe is given 0.
 const DefaultQueue = 256
 
@@ -34,8 +38,9 @@ const DefaultQueue = 256
 // make one with NewBroker. Its methods are safe for concurrent use; a nil
 // *Broker drops what is published.
 type Broker struct {
-	mu   sync.Mutex
-	subs map[*Sub]struct{}
+	mu     sync.Mutex
+	subs   map[*Sub]struct{}
+	closed bool
 }
 
 // NewBroker returns a broker without subscribers.
@@ -53,6 +58,21 @@ func (b *Broker) Publish(e Event) {
 	}
 }
 
+// Close ends every subscription (their Done channels close), and those
+// made later: the hub is stopping.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.closed = true
+	for s := range b.subs {
+		close(s.done)
+		delete(b.subs, s)
+	}
+}
+
 // Subscribers returns how many subscribers there are.
 func (b *Broker) Subscribers() int {
 	b.mu.Lock()
@@ -66,10 +86,14 @@ func (b *Broker) Subscribe(queue int) *Sub {
 	if queue <= 0 {
 		queue = DefaultQueue
 	}
-	s := &Sub{b: b, max: queue, set: map[Event]struct{}{}, ready: make(chan struct{}, 1)}
+	s := &Sub{b: b, max: queue, set: map[Event]struct{}{}, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	b.mu.Lock()
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	if b.closed {
+		close(s.done)
+	} else {
+		b.subs[s] = struct{}{}
+	}
 	return s
 }
 
@@ -78,6 +102,7 @@ type Sub struct {
 	b     *Broker
 	max   int
 	ready chan struct{} // a token when the queue has something or overflowed
+	done  chan struct{} // closed when the broker closes
 
 	mu       sync.Mutex
 	pending  []Event // in the order first published since the last Next
@@ -111,6 +136,10 @@ func (s *Sub) put(e Event) {
 	}
 }
 
+// Done returns a channel closed when the broker is closed: the subscriber
+// is to end.
+func (s *Sub) Done() <-chan struct{} { return s.done }
+
 // Ready returns a channel that receives when something may be pending:
 // then call Take.
 func (s *Sub) Ready() <-chan struct{} { return s.ready }
@@ -135,6 +164,8 @@ func (s *Sub) Next(ctx context.Context) (evs []Event, resync bool, err error) {
 		}
 		select {
 		case <-s.ready:
+		case <-s.done:
+			return nil, false, ErrClosed
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}

@@ -114,3 +114,24 @@ func TestCloseAndNilBroker(t *testing.T) {
 		t.Fatal("next on a closed subscriber with an ended context")
 	}
 }
+
+func TestBrokerClose(t *testing.T) {
+	b := NewBroker()
+	s := b.Subscribe(0)
+	b.Close()
+	b.Close()
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("a subscription outlived its broker")
+	}
+	if _, _, err := s.Next(context.Background()); err != ErrClosed {
+		t.Fatalf("next after close: %v", err)
+	}
+	late := b.Subscribe(0)
+	if _, _, err := late.Next(context.Background()); err != ErrClosed {
+		t.Fatalf("next on a subscription made after close: %v", err)
+	}
+	late.Close()
+	b.Publish(dev("a"))
+}
