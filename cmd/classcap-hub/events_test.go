@@ -5,6 +5,7 @@ package main
 // and never a private lesson; the web page follows the stream.
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/classcap/classcap/hub/events/ssetest"
@@ -255,5 +258,61 @@ func TestWebPageFollowsEvents(t *testing.T) {
 	}
 	if txt := eval[string](t, b, `document.getElementById('refreshed').textContent`); !strings.Contains(txt, "(live)") {
 		t.Fatalf("the page says %q; want it live", txt)
+	}
+}
+
+// refuseEventSource makes the page's EventSource fail to open, as behind a
+// proxy that refuses the stream, until the page is told
+// window.EventSource = window.RealEventSource; window.esAttempts counts
+// the streams the page tried.
+const refuseEventSource = `window.RealEventSource = window.EventSource;
+window.esAttempts = 0;
+window.EventSource = class extends EventTarget {
+  constructor(url) {
+    super();
+    window.esAttempts++;
+    setTimeout(() => this.dispatchEvent(new Event('error')), 0);
+  }
+  close() {}
+};`
+
+// TestWebPagePollsWithoutStream: a page whose event stream cannot be
+// opened polls the lists, keeps trying the stream, and stops polling once
+// it opens.
+func TestWebPagePollsWithoutStream(t *testing.T) {
+	h := startHub(t)
+	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
+	box := startWebBox(t, h, "room-poll", webBoxConfig{})
+	b := newBrowser(t)
+	b.do(t, "refuse the event stream", 10*time.Second, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: refuseEventSource})
+		return chromedp.Void{}, err
+	})
+	b.signIn(t, h, coach)
+	row := `document.querySelector('tr[data-device="room-poll"]')`
+	app := `document.getElementById('app').dataset`
+	b.waitJS(t, "the page polls, tries the stream again, and lists the box idle",
+		app+`.events === 'polling' && window.esAttempts >= 2 && +`+app+`.deviceFetches >= 3 && `+
+			row+`?.dataset.online === 'yes' && `+row+`.dataset.recorder === 'idle'`, 60*time.Second)
+
+	// A remote start shows through the polls.
+	answer := h.remoteStart("room-poll", coach, "coaching")
+	acceptRemoteStart(t, h, box, coach, answer)
+	b.waitJS(t, "the polled page shows the box recording", row+`.dataset.recorder === 'recording'`, 60*time.Second)
+	if txt := eval[string](t, b, `document.getElementById('refreshed').textContent`); !strings.Contains(txt, "(every 2 s)") {
+		t.Fatalf("the page says %q; want it polling", txt)
+	}
+
+	// The stream can be opened again: the page opens it at its next try
+	// and stops polling.
+	b.do(t, "let the stream open", 10*time.Second, chromedp.Evaluate[chromedp.Void](`window.EventSource = window.RealEventSource`))
+	b.waitJS(t, "the stream open", app+`.events === 'open'`, 60*time.Second)
+	fetches := eval[string](t, b, app+`.deviceFetches`)
+	if status, _ := h.call(t, "POST", "/api/v1/devices/room-poll/record/stop", coach, ""); status != 200 {
+		t.Fatalf("stop: %d", status)
+	}
+	b.waitJS(t, "the page shows the box idle", row+`.dataset.recorder === 'idle'`, 60*time.Second)
+	if got := eval[string](t, b, app+`.deviceFetches`); got != fetches {
+		t.Fatalf("the page fetched the boxes %s times, before %s: it still polls", got, fetches)
 	}
 }
