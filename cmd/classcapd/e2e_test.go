@@ -167,17 +167,26 @@ func (b *box) client() *control.Client { return control.NewClient(b.socket) }
 
 func (b *box) waitFor(what string, d time.Duration, cond func() bool) {
 	b.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
+	waitUntil(b.t, what, d, func() bool {
 		select {
 		case <-b.exited:
 			b.t.Fatalf("daemon exited while waiting for %s: %v", what, b.exitErr)
 		default:
 		}
+		return cond()
+	}, func() string { return "" })
+}
+
+// waitUntil polls cond until it holds, failing t after d with what and
+// what state says about the daemon.
+func waitUntil(t testing.TB, what string, d time.Duration, cond func() bool, state func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
 		if time.Now().After(deadline) {
-			b.t.Fatalf("timed out after %v waiting for %s", d, what)
+			t.Fatalf("timed out after %v waiting for %s%s", d, what, state())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -120,13 +120,7 @@ min_free_mb = 10
 
 func (p *inProcess) waitFor(what string, d time.Duration, cond func() bool) {
 	p.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("timed out after %v waiting for %s; status %+v", d, what, p.d.Status())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(p.t, what, d, cond, func() string { return fmt.Sprintf("; status %+v", p.d.Status()) })
 }
 
 func (p *inProcess) meta(id string) lesson.Meta {
@@ -351,13 +345,9 @@ func TestSwitchEncoderReopensRawCamera(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; encoder %q, opens %d, log:\n%s", what, d.pipeline.Encoder(), opens.Load(), logs.logText())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitUntil(t, what, 30*time.Second, cond, func() string {
+			return fmt.Sprintf("; encoder %q, opens %d, log:\n%s", d.pipeline.Encoder(), opens.Load(), logs.logText())
+		})
 	}
 	pictures := func(what string) {
 		t.Helper()
