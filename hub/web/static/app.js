@@ -303,6 +303,17 @@ function renderLessons() {
   text($('lessons-msg'), ls.length ? '' : 'No lessons yet.');
 }
 
+// applyLesson shows what an event says of one lesson: its row alone is
+// updated while its place in the list (by its start) stays; otherwise the
+// list is put in order again.
+function applyLesson(l) {
+  const was = lessons.get(l.id);
+  lessons.set(l.id, l);
+  const tr = was && l.started_at && was.started_at === l.started_at &&
+    $('lessons').tBodies[0].querySelector(`tr[data-lesson="${CSS.escape(l.id)}"]`);
+  if (tr) updateLessonRow(tr, l); else renderLessons();
+}
+
 async function refreshLessons() {
   const r = await call('GET', '/api/v1/lessons');
   if (!r.ok) { text($('lessons-msg'), 'Cannot list lessons: ' + (r.data.error || r.status), 'error'); return; }
@@ -515,7 +526,7 @@ async function openEvents() {
     $('app').dataset.deviceEvents = (+$('app').dataset.deviceEvents || 0) + 1;
     updated();
   });
-  on('lesson', (ev) => { const l = JSON.parse(ev.data); lessons.set(l.id, l); renderLessons(); updated(); });
+  on('lesson', (ev) => { applyLesson(JSON.parse(ev.data)); updated(); });
   on('lesson-removed', (ev) => { lessons.delete(JSON.parse(ev.data).id); renderLessons(); });
   on('resync', () => refresh());
   on('error', () => {
