@@ -34,16 +34,20 @@ import (
 func registryPath(cfg *config.Hub) string { return filepath.Join(cfg.Hub.DataDir, "registry.db") }
 func socketPath(cfg *config.Hub) string   { return filepath.Join(cfg.Hub.DataDir, "hub.sock") }
 
-// readPasswordFile returns the first line of path.
-func readPasswordFile(path string) (string, error) {
+// readPasswordFile returns the first line of path, broker.password_file.
+func readPasswordFile(path string) (string, error) { return readSecret("broker.password_file", path) }
+
+// readSecret returns the first line of path, which the configuration key
+// field names.
+func readSecret(field, path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("read broker.password_file: %w", err)
+		return "", fmt.Errorf("read %s: %w", field, err)
 	}
 	pw, _, _ := strings.Cut(string(b), "\n")
 	pw = strings.TrimRight(pw, "\r")
 	if pw == "" {
-		return "", fmt.Errorf("broker.password_file %s: the first line is empty", path)
+		return "", fmt.Errorf("%s %s: the first line is empty", field, path)
 	}
 	return pw, nil
 }
@@ -123,7 +127,11 @@ func serve(ctx context.Context, cfg *config.Hub, log *slog.Logger) error {
 	comps = append(comps, configPusher(en, configs, reg, fl, log.With("component", "config")))
 	// The HTTP API, on TCP for people and on the local socket for the CLI verbs.
 	a := api.New(reg, fl, log.With("component", "api"))
-	a.SetLiveICE(liveICE(cfg.Live)) // the STUN and TURN servers told to live viewers
+	ice, err := liveICE(cfg.Live)
+	if err != nil {
+		return err
+	}
+	a.SetLiveICE(ice) // the STUN and TURN servers told to live viewers
 	a.SetEvents(changes)
 	httpLn, err := net.Listen("tcp", cfg.Hub.HTTPListen)
 	if err != nil {
@@ -291,11 +299,20 @@ func newMux(a http.Handler, tus http.Handler) *http.ServeMux {
 	return mux
 }
 
-// liveICE is the hub's [live] ICE servers as the API tells them to viewers.
-func liveICE(lc config.HubLiveSection) api.LiveICE {
-	ice := api.LiveICE{Policy: lc.ICETransportPolicy}
-	for _, s := range lc.ICEServers {
-		ice.Servers = append(ice.Servers, api.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+// liveICE is the hub's [live] ICE servers as the API tells them to
+// viewers, with the shared secrets of TURN servers read from their files.
+func liveICE(lc config.HubLiveSection) (api.LiveICE, error) {
+	ice := api.LiveICE{Policy: lc.ICETransportPolicy, CredentialTTL: time.Duration(lc.TURNCredentialHours) * time.Hour}
+	for i, s := range lc.ICEServers {
+		srv := api.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
+		if s.AuthSecretFile != "" {
+			secret, err := readSecret(fmt.Sprintf("live.ice_servers[%d].auth_secret_file", i), s.AuthSecretFile)
+			if err != nil {
+				return api.LiveICE{}, err
+			}
+			srv.AuthSecret = secret
+		}
+		ice.Servers = append(ice.Servers, srv)
 	}
-	return ice
+	return ice, nil
 }

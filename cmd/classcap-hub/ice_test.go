@@ -41,8 +41,14 @@ credential = "` + turntest.Password + `"
 }
 
 // turnHub runs a hub whose [live] table tells viewers to go through the
-// TURN server at url only.
+// TURN server at url only, with turntest's credential.
 func turnHub(t *testing.T, url string) *testHub {
+	t.Helper()
+	return hubWithLive(t, relayTOML(url))
+}
+
+// hubWithLive runs a hub with the given [live] keys.
+func hubWithLive(t *testing.T, live string) *testHub {
 	t.Helper()
 	return runHub(t, writeConfig(t, `
 [hub]
@@ -51,7 +57,7 @@ http_listen = "127.0.0.1:0"
 [broker]
 listen = "127.0.0.1:0"
 [live]
-`+relayTOML(url)))
+`+live))
 }
 
 // hubICE asks the hub for its ICE servers, as a coach's page does.
@@ -148,10 +154,22 @@ func TestLiveViewThroughTURN(t *testing.T) {
 
 // TestWebPageLiveViewThroughTURN: the hub's page in Chromium takes the
 // hub's ICE servers and relay policy; the view connects through the TURN
-// server, relay to relay.
+// server, relay to relay. The hub knows the TURN server's shared secret
+// (auth_secret_file) and gives the page credentials made for its coach,
+// which the TURN server takes.
 func TestWebPageLiveViewThroughTURN(t *testing.T) {
-	turnSrv := turntest.Start(t)
-	h := turnHub(t, turnSrv.URL)
+	const secret = "district-turn-secret"
+	turnSrv := turntest.StartWithSecret(t, secret)
+	secretFile := filepath.Join(t.TempDir(), "turn-secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := hubWithLive(t, `ice_transport_policy = "relay"
+turn_credential_hours = 1
+[[live.ice_servers]]
+urls = ["`+turnSrv.URL+`"]
+auth_secret_file = "`+secretFile+`"
+`)
 	coach := h.verb(t, "token", "create", "-role", "coach", "-name", "alice")
 	startWebBox(t, h, "room-turn", webBoxConfig{Extra: liveExtra + iceTOML(turnSrv)})
 	b := newBrowser(t)
@@ -177,6 +195,15 @@ func TestWebPageLiveViewThroughTURN(t *testing.T) {
 	}
 	if turnSrv.Received() == 0 {
 		t.Fatal("the TURN server received nothing")
+	}
+	// The page's username is the one made for alice, and the TURN server
+	// let it in on the shared secret (the box uses a static credential).
+	user := eval[string](t, b, `live.session.pc.getConfiguration().iceServers.map((s) => s.username).join(',')`)
+	if exp, who, ok := strings.Cut(user, ":"); !ok || who != "coach.alice" || exp == "" {
+		t.Errorf("the page's TURN username %q, want <expiry>:coach.alice", user)
+	}
+	if turnSrv.SharedSecretAuths() == 0 {
+		t.Error("the TURN server let no request in on the shared secret")
 	}
 }
 

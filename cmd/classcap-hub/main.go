@@ -103,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stdout, "warning: %s\n", w)
 		}
+		if _, err := liveICE(cfg.Live); err != nil { // the TURN secrets can be read
+			return err
+		}
 		fmt.Fprintln(stdout, "config ok")
 		return nil
 	}

@@ -169,6 +169,13 @@ urls = ["http://turn.example.net"]
 urls = ["turn:turn.example.net?transport=udp"]
 username = "classcap"
 `)
+	noSecret := writeConfig(t, `
+[hub]
+data_dir = "`+never+`"
+[[live.ice_servers]]
+urls = ["turn:turn.example.net?transport=udp"]
+auth_secret_file = "`+filepath.Join(never, "turn-secret")+`"
+`)
 	tests := []struct {
 		name   string
 		args   []string
@@ -176,6 +183,8 @@ username = "classcap"
 		stdout []string
 		stderr []string
 	}{
+		{"check unreadable TURN secret", []string{"-config", noSecret, "-check"}, 1, nil,
+			[]string{"read live.ice_servers[0].auth_secret_file", "turn-secret", "no such file"}},
 		{"check ok", []string{"-config", good, "-check"}, 0,
 			[]string{"warning: unknown key hub.future_key\n", "config ok\n"}, nil},
 		{"check bad lists every field", []string{"-config", bad, "-check"}, 1, nil,

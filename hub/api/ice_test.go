@@ -1,15 +1,21 @@
 package api
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -49,23 +55,26 @@ func TestICELinks(t *testing.T) {
 	}
 }
 
-func TestWHEPAnswerCarriesICEServers(t *testing.T) {
+// iceRig is an API with a registry holding room-1 and a coach, alice,
+// whose token it returns, and do, which sends a request with a token.
+func iceRig(t *testing.T) (a *API, reg *registry.Registry, token string, do func(token, method, path, body string) (*http.Response, string)) {
+	t.Helper()
 	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reg.Close()
+	t.Cleanup(func() { reg.Close() })
 	if _, err := reg.AddDevice("room-1"); err != nil {
 		t.Fatal(err)
 	}
-	token, err := reg.CreateToken(registry.RoleCoach, "alice")
+	token, err = reg.CreateToken(registry.RoleCoach, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(reg, &liveBoxes{}, slog.New(slog.DiscardHandler))
+	a = New(reg, &liveBoxes{}, slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(a)
-	defer srv.Close()
-	do := func(token, method, path, body string) (*http.Response, string) {
+	t.Cleanup(srv.Close)
+	do = func(token, method, path, body string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		if token != "" {
@@ -82,7 +91,14 @@ func TestWHEPAnswerCarriesICEServers(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-	offer := "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n"
+	return a, reg, token, do
+}
+
+const iceOffer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\na=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n"
+
+func TestWHEPAnswerCarriesICEServers(t *testing.T) {
+	a, _, token, do := iceRig(t)
+	offer := iceOffer
 
 	// Without servers: no Link, and the page is told so.
 	resp, _ := do(token, "POST", "/live/room-1/whep", offer)
@@ -127,4 +143,66 @@ func TestWHEPAnswerCarriesICEServers(t *testing.T) {
 	if resp, _ := do("", "POST", "/live/room-1/whep", offer); resp.StatusCode != http.StatusUnauthorized || len(resp.Header.Values("Link")) != 0 {
 		t.Fatalf("offer without a token: %d, Link %q", resp.StatusCode, resp.Header.Values("Link"))
 	}
+}
+
+// A TURN server with a shared secret is told to each caller with
+// credentials of its own (the TURN REST API scheme): "<expiry>:<role>.<name>"
+// and base64(HMAC-SHA1(secret, username)), expiring CredentialTTL after the
+// request, in the JSON and in the WHEP answer's Link. The secret itself is
+// told to no one.
+func TestTURNCredentialsMadeForEachViewer(t *testing.T) {
+	a, reg, alice, do := iceRig(t)
+	bob, err := reg.CreateToken(registry.RoleAdmin, "bob smith")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "district-turn-secret"
+	url := "turn:turn.example.net:3478?transport=udp"
+	a.SetLiveICE(LiveICE{Policy: "relay", CredentialTTL: 2 * time.Hour,
+		Servers: []ICEServer{{URLs: []string{"stun:stun.example.net"}}, {URLs: []string{url}, AuthSecret: secret}}})
+	check := func(who, username, credential, user string, before, after time.Time) {
+		t.Helper()
+		exp, u, ok := strings.Cut(username, ":")
+		ts, err := strconv.ParseInt(exp, 10, 64)
+		if !ok || err != nil || u != user {
+			t.Fatalf("%s: username %q, want <expiry>:%s", who, username, user)
+		}
+		if lo, hi := before.Add(2*time.Hour).Unix(), after.Add(2*time.Hour).Unix(); ts < lo || ts > hi {
+			t.Errorf("%s: expires at %d, want between %d and %d (two hours after the request)", who, ts, lo, hi)
+		}
+		mac := hmac.New(sha1.New, []byte(secret))
+		mac.Write([]byte(username))
+		if want := base64.StdEncoding.EncodeToString(mac.Sum(nil)); credential != want {
+			t.Errorf("%s: credential %q, want %q", who, credential, want)
+		}
+	}
+	for _, c := range []struct{ token, user string }{{alice, "coach.alice"}, {bob, "admin.bob_smith"}} {
+		before := time.Now()
+		resp, body := do(c.token, "GET", "/api/v1/live/ice", "")
+		after := time.Now()
+		var got LiveICE
+		if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != 200 || len(got.Servers) != 2 {
+			t.Fatalf("ice for %s: %d %s %v", c.user, resp.StatusCode, body, err)
+		}
+		if strings.Contains(body, secret) {
+			t.Fatalf("ice for %s tells the secret: %s", c.user, body)
+		}
+		if got.Servers[0].Username != "" || got.Servers[0].Credential != "" {
+			t.Errorf("the STUN server was given credentials: %+v", got.Servers[0])
+		}
+		check("ice for "+c.user, got.Servers[1].Username, got.Servers[1].Credential, c.user, before, after)
+	}
+
+	before := time.Now()
+	resp, _ := do(alice, "POST", "/live/room-1/whep", iceOffer)
+	after := time.Now()
+	links := resp.Header.Values("Link")
+	if resp.StatusCode != http.StatusCreated || len(links) != 2 {
+		t.Fatalf("WHEP answer: %d, Link %q", resp.StatusCode, links)
+	}
+	m := regexp.MustCompile(`^<` + regexp.QuoteMeta(url) + `>; rel="ice-server"; username="([^"]*)"; credential="([^"]*)"; credential-type="password"$`).FindStringSubmatch(links[1])
+	if m == nil {
+		t.Fatalf("WHEP answer's TURN Link %q", links[1])
+	}
+	check("WHEP answer", m[1], m[2], "coach.alice", before, after)
 }

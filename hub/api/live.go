@@ -130,7 +130,7 @@ func (a *API) whepOffer(w http.ResponseWriter, r *http.Request, c caller) {
 	a.log.Info("live view", "device", d.ID, "session", session, "viewer", c.by())
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", LivePath(d.ID)+"/"+session)
-	for _, l := range ICELinks(a.liveICE().Servers) {
+	for _, l := range ICELinks(a.liveICE(c).Servers) {
 		w.Header().Add("Link", l)
 	}
 	w.WriteHeader(http.StatusCreated)

@@ -439,7 +439,7 @@ func (b *Box) Validate() error {
 	}
 	p.intRange("live.queue_frames", int64(lv.Queue), 4, 600)
 	p.intRange("live.max_viewers", int64(lv.MaxViewers), 1, 32)
-	p.iceServers("live", lv.ICEServers, lv.ICETransportPolicy)
+	p.iceServers("live", lv.ICEServers, lv.ICETransportPolicy, false)
 
 	return p.err()
 }

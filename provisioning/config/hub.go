@@ -77,6 +77,10 @@ type HubLiveSection struct {
 	// ICETransportPolicy is what the hub's web page asks of its browser:
 	// "all" or "relay" (only through a TURN server of ICEServers).
 	ICETransportPolicy string `toml:"ice_transport_policy"`
+	// TURNCredentialHours is how long the credentials made for a viewer
+	// from a TURN server's auth_secret_file stay valid: a view that runs
+	// longer loses its relay.
+	TURNCredentialHours int `toml:"turn_credential_hours"`
 }
 
 // DefaultHub returns the configuration used for every key a file leaves out.
@@ -95,7 +99,8 @@ func DefaultHub() Hub {
 			CertDays: 30,
 		},
 		Live: HubLiveSection{
-			ICETransportPolicy: "all",
+			ICETransportPolicy:  "all",
+			TURNCredentialHours: 12,
 		},
 	}
 }
@@ -216,7 +221,8 @@ func (h *Hub) Validate() error {
 	p.intRange("enroll.cert_days", int64(e.CertDays), 1, 825)
 
 	// [live]
-	p.iceServers("live", h.Live.ICEServers, h.Live.ICETransportPolicy)
+	p.iceServers("live", h.Live.ICEServers, h.Live.ICETransportPolicy, true)
+	p.intRange("live.turn_credential_hours", int64(h.Live.TURNCredentialHours), 1, 7*24)
 
 	// [http]
 	p.origins("http.allowed_origins", h.HTTP.AllowedOrigins)

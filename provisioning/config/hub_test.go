@@ -146,7 +146,7 @@ func TestDesignExampleHub(t *testing.T) {
 		Hub:    HubSection{DataDir: "/var/lib/classcap-hub", HTTPListen: "127.0.0.1:8080", LogLevel: "info", AbandonedUploadHours: 168},
 		Broker: BrokerSection{Listen: "127.0.0.1:1883"},
 		Enroll: HubEnrollSection{CertDays: 30},
-		Live:   HubLiveSection{ICETransportPolicy: "all"},
+		Live:   HubLiveSection{ICETransportPolicy: "all", TURNCredentialHours: 12},
 	}
 	if !reflect.DeepEqual(*h, want) {
 		t.Fatalf("got %+v, want %+v", *h, want)

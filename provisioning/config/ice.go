@@ -17,6 +17,13 @@ type ICEServer struct {
 	// required for turn: and turns: URLs.
 	Username   string `toml:"username" json:"username,omitempty"`
 	Credential string `toml:"credential" json:"credential,omitempty"`
+	// AuthSecretFile, on the hub only, names a file whose first line is
+	// the TURN server's shared secret (coturn's static-auth-secret, the
+	// "TURN REST API" scheme) in place of Username and Credential: each
+	// viewer is then given credentials of its own that expire after
+	// live.turn_credential_hours, rather than one that works for ever.
+	// It never leaves the hub (no JSON).
+	AuthSecretFile string `toml:"auth_secret_file" json:"-"`
 }
 
 // IsTURN reports whether one of s's URLs is a TURN server (turn: or turns:).
@@ -40,8 +47,9 @@ var icePolicies = []string{"all", "relay"}
 
 // iceServers checks a [[live.ice_servers]] list and the transport policy
 // under prefix ("live"): every URL parses as a STUN or TURN URI, TURN
-// servers carry credentials, and "relay" has a TURN server to relay through.
-func (p *problems) iceServers(prefix string, servers []ICEServer, policy string) {
+// servers carry credentials (or, on the hub, a shared secret to make
+// them from), and "relay" has a TURN server to relay through.
+func (p *problems) iceServers(prefix string, servers []ICEServer, policy string, hub bool) {
 	turn := false
 	for i, s := range servers {
 		field := fmt.Sprintf("%s.ice_servers[%d]", prefix, i)
@@ -52,6 +60,20 @@ func (p *problems) iceServers(prefix string, servers []ICEServer, policy string)
 			if err := checkICEURL(u); err != nil {
 				p.add(field+".urls", "%s", err)
 			}
+		}
+		if s.AuthSecretFile != "" {
+			switch {
+			case !hub:
+				p.add(field+".auth_secret_file", "is for the hub's configuration only: a box is given no TURN secret; give it a username and credential of its own")
+			case !s.IsTURN():
+				p.add(field+".auth_secret_file", "needs a turn: or turns: URL in urls (STUN servers take no credentials)")
+			case s.Username != "" || s.Credential != "":
+				p.add(field+".auth_secret_file", "set either auth_secret_file or username and credential, not both")
+			default:
+				p.noControl(field+".auth_secret_file", s.AuthSecretFile)
+			}
+			turn = turn || s.IsTURN()
+			continue
 		}
 		if s.IsTURN() {
 			turn = true

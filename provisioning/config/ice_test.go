@@ -57,6 +57,51 @@ func TestICEServersValidation(t *testing.T) {
 	}
 }
 
+// A shared TURN secret (auth_secret_file) is the hub's alone: it makes
+// credentials for each viewer in place of a username and credential.
+func TestICEAuthSecretFile(t *testing.T) {
+	secret := ICEServer{URLs: []string{"turn:turn.example.net:3478?transport=udp"}, AuthSecretFile: "/etc/classcap-hub/turn-secret"}
+	tests := []struct {
+		name    string
+		servers []ICEServer
+		policy  string
+		field   string // "" means valid
+		reason  string
+	}{
+		{"turn with a secret", []ICEServer{secret}, "relay", "", ""},
+		{"secret and username", []ICEServer{{URLs: secret.URLs, AuthSecretFile: secret.AuthSecretFile, Username: "u", Credential: "p"}},
+			"all", "live.ice_servers[0].auth_secret_file", "not both"},
+		{"secret for stun", []ICEServer{{URLs: []string{"stun:stun.example.net"}, AuthSecretFile: secret.AuthSecretFile}},
+			"all", "live.ice_servers[0].auth_secret_file", "needs a turn: or turns: URL"},
+		{"secret path newline", []ICEServer{{URLs: secret.URLs, AuthSecretFile: "/etc/x\n"}},
+			"all", "live.ice_servers[0].auth_secret_file", "control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := DefaultHub()
+			h.Live.ICEServers, h.Live.ICETransportPolicy = tt.servers, tt.policy
+			check(t, h.Validate(), tt.field, tt.reason)
+		})
+	}
+	t.Run("box", func(t *testing.T) {
+		b := validBox()
+		b.Live.ICEServers = []ICEServer{secret}
+		check(t, b.Validate(), "live.ice_servers[0].auth_secret_file", "hub's configuration only")
+	})
+	for _, hours := range []int{0, 7*24 + 1} {
+		h := DefaultHub()
+		h.Live.TURNCredentialHours = hours
+		check(t, h.Validate(), "live.turn_credential_hours", "")
+	}
+	h, err := ParseHub([]byte("[live]\nturn_credential_hours = 2\n[[live.ice_servers]]\nurls = [\"turns:t.example.net\"]\nauth_secret_file = \"/s\"\n"))
+	if err != nil || h.Live.TURNCredentialHours != 2 || h.Live.ICEServers[0].AuthSecretFile != "/s" {
+		t.Errorf("ParseHub: %+v, %v", h.Live, err)
+	}
+	if d := DefaultHub().Live.TURNCredentialHours; d != 12 {
+		t.Errorf("default turn_credential_hours %d, want 12", d)
+	}
+}
+
 func check(t *testing.T, err error, field, reason string) {
 	t.Helper()
 	if field == "" {

@@ -1,6 +1,7 @@
 // Package turntest runs a TURN server (pion/turn) on loopback for tests of
 // live view through a relay: UDP on 127.0.0.1 at a free port, one user with
-// a static long-term credential, relayed addresses on 127.0.0.1. It counts
+// a static long-term credential (and, if asked, credentials made from a
+// shared secret), relayed addresses on 127.0.0.1. It counts
 // the bytes clients send it, so a test can tell that media went through it.
 package turntest
 
@@ -26,11 +27,30 @@ type Server struct {
 	// URL is turn:127.0.0.1:<port>?transport=udp.
 	URL string
 
-	received atomic.Uint64
+	received    atomic.Uint64
+	sharedUsers atomic.Uint64
 }
+
+// SharedSecretAuths counts the requests the server let in on credentials
+// made from its shared secret.
+func (s *Server) SharedSecretAuths() uint64 { return s.sharedUsers.Load() }
 
 // Start runs a TURN server until the test ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, "")
+}
+
+// StartWithSecret runs a TURN server that also takes credentials made
+// from a shared secret, as coturn's static-auth-secret does (the "TURN REST
+// API": username "<expiry>:<user>", password base64(HMAC-SHA1(secret,
+// username)), refused once expiry, in Unix seconds, has passed).
+func StartWithSecret(t testing.TB, secret string) *Server {
+	t.Helper()
+	return start(t, secret)
+}
+
+func start(t testing.TB, secret string) *Server {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -38,13 +58,23 @@ func Start(t testing.TB) *Server {
 	}
 	s := &Server{URL: fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr())}
 	key := turn.GenerateAuthKey(Username, Realm, Password)
+	var shared turn.AuthHandler
+	if secret != "" {
+		shared = turn.LongTermTURNRESTAuthHandler(secret, nil)
+	}
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm: Realm,
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
-			if ra.Username != Username {
-				return "", nil, false
+			if ra.Username == Username {
+				return ra.Username, key, true
 			}
-			return ra.Username, key, true
+			if shared != nil {
+				if user, k, ok := shared(ra); ok {
+					s.sharedUsers.Add(1)
+					return user, k, true
+				}
+			}
+			return "", nil, false
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn: &counting{PacketConn: pc, n: &s.received},
