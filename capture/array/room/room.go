@@ -30,18 +30,21 @@ const (
 	Fan         = "fan"         // a fan at another azimuth: hum (a fundamental and harmonics) plus low-passed broadband noise, plus a little diffuse noise
 )
 
-// Kinds lists the noise kinds.
-var Kinds = []string{Diffuse, Directional, Fan}
+// Kinds lists the noise kinds: the free-field ones, then the reverberant.
+var Kinds = []string{Diffuse, Directional, Fan, ReverbDiffuse, ReverbDirectional}
 
 // Room is one synthetic scene.
 type Room struct {
 	Mics          []array.Point
 	Rate          int
 	TalkerDeg     float64 // talker azimuth
-	Noise         string  // Diffuse, Directional or Fan
+	Noise         string  // one of Kinds
 	InterfererDeg float64 // azimuth of the directional noise or the fan
 	SNRDB         float64 // speech to noise power at each capsule
 	Seed          uint64
+	// Space is the room the reverberant kinds render through; nil means
+	// Classroom. The free-field kinds ignore it.
+	Space *Shoebox
 }
 
 // baseDelay (samples) keeps every capsule's delay positive.
@@ -72,6 +75,18 @@ func RenderParts(r Room, speech []float64) (speechPart, noisePart []float32, err
 	rate := float64(r.Rate)
 	n := len(speech)
 	rng := rand.New(rand.NewPCG(r.Seed, 0x726f6f6d))
+	if Reverberant(r.Noise) {
+		chans, noise, err := renderReverb(r, speech, rng)
+		if err != nil {
+			return nil, nil, err
+		}
+		sp := 0.0
+		for c := range chans {
+			sp += power(chans[c]) / float64(m)
+		}
+		s, n := mix(chans, noise, sp, r.SNRDB)
+		return s, n, nil
+	}
 	chans := make([][]float64, m)
 	td := array.Delays(r.Mics, r.TalkerDeg, nil)
 	for c := range chans {
@@ -113,12 +128,22 @@ func RenderParts(r Room, speech []float64) (speechPart, noisePart []float32, err
 	default:
 		return nil, nil, fmt.Errorf("room: unknown noise %q", r.Noise)
 	}
+	speechPart, noisePart = mix(chans, noise, sp, r.SNRDB)
+	return speechPart, noisePart, nil
+}
+
+// mix scales the noise to snrDB under the speech power sp, scales both
+// so the loudest sample of their sum stays below full scale, and
+// interleaves them.
+func mix(chans, noise [][]float64, sp, snrDB float64) (speechPart, noisePart []float32) {
+	m := len(chans)
+	n := len(chans[0])
 	np := 0.0
 	for c := range noise {
 		np += power(noise[c])
 	}
 	np /= float64(m)
-	k := math.Sqrt(sp / np / math.Pow(10, r.SNRDB/10))
+	k := math.Sqrt(sp / np / math.Pow(10, snrDB/10))
 	peak := 0.0
 	for c := range chans {
 		for i := range chans[c] {
@@ -138,7 +163,7 @@ func RenderParts(r Room, speech []float64) (speechPart, noisePart []float32, err
 			noisePart[i*m+c] = float32(noise[c][i] * scale)
 		}
 	}
-	return speechPart, noisePart, nil
+	return speechPart, noisePart
 }
 func power(x []float64) float64 {
 	s := 0.0
