@@ -24,8 +24,8 @@ const (
 	ReverbDirectional = "reverb_directional"
 )
 
-// EarlyMS is how much of the room's response after the direct path the
-// reference of a reverberant room keeps (see Reference).
+// EarlyMS is how much of a capsule's impulse response after its direct
+// path the reference of a reverberant room keeps (see Reference).
 const EarlyMS = 50
 
 // Shoebox is a rectangular room and where the array, the talker and the
@@ -44,12 +44,13 @@ type Shoebox struct {
 }
 
 // Classroom is a 9 x 7 x 3 m classroom with the box on the middle of a
-// long wall at 2.2 m, 5 cm off the wall, a standing talker (mouth at
-// 1.6 m) 3 m away, a seated interferer (1.2 m) 3.5 m away, and an RT60 of
-// 0.6 s.
+// long wall at 2.2 m, the array's centre 8 cm off the wall (so the wall's
+// reflection follows the direct path by about 0.5 ms), a standing talker
+// (mouth at 1.6 m) 3 m away, a seated interferer (1.2 m) 3.5 m away, and
+// an RT60 of 0.6 s.
 var Classroom = Shoebox{
 	Size:       array.Point{X: 9, Y: 7, Z: 3},
-	Array:      array.Point{X: 4.5, Y: 0.05, Z: 2.2},
+	Array:      array.Point{X: 4.5, Y: 0.08, Z: 2.2},
 	TalkerDist: 3, TalkerZ: 1.6,
 	InterfererDist: 3.5, InterfererZ: 1.2,
 	RT60: 0.6,
@@ -323,11 +324,12 @@ func addTap(h []float64, t, g float64) {
 // responses returns the room's impulse response from src to each capsule
 // (room positions), length samples long: every image source, delayed by
 // its distance to the capsule and scaled by its reflections and by r0/r,
-// r0 being the source's distance to the array's centroid, so that the
-// direct path to the centroid would arrive at baseDelay samples with gain
-// 1 (the free-field render's convention).
-func (s Shoebox) responses(src array.Point, mics []array.Point, rate, length int) [][]float64 {
-	r0 := dist(src, centroid(mics))
+// r0 being the source's distance to origin (the array's centroid), so
+// that the direct path to the centroid would arrive at baseDelay samples
+// with gain 1 (the free-field render's convention). The reflections are
+// high-passed (reflHighPassHz).
+func (s Shoebox) responses(src, origin array.Point, mics []array.Point, rate, length int) [][]float64 {
+	r0 := dist(src, origin)
 	fs := float64(rate)
 	maxDist := r0 + float64(length-baseDelay)/fs*array.SpeedOfSound
 	beta := s.reflection()
@@ -379,29 +381,6 @@ func highPass(x []float64, fc, rate float64) {
 		s2 = b2*v - a2*y
 		x[i] = y
 	}
-}
-
-// early returns the part of the response from src to mic that arrives
-// within EarlyMS of its direct path, with the direct path at lead samples
-// (an integer, so it is a single tap) and gain 1.
-func (s Shoebox) early(src, mic array.Point, rate int) (h []float64, lead int) {
-	fs := float64(rate)
-	rd := dist(src, mic)
-	win := float64(EarlyMS) / 1000 * fs
-	lead = tapHalf
-	h = make([]float64, lead+int(math.Ceil(win))+tapHalf+1)
-	beta := s.reflection()
-	ims := s.images(src, beta, rd+win/fs*array.SpeedOfSound)
-	gain := powers(beta, ims)
-	for _, im := range ims {
-		r := dist(im.p, mic)
-		t := (r - rd) / array.SpeedOfSound * fs
-		if t > win {
-			continue
-		}
-		addTap(h, float64(lead)+t, gain[im.k]*rd/r)
-	}
-	return h, lead
 }
 
 func centroid(mics []array.Point) array.Point {
@@ -546,10 +525,12 @@ func cholesky(a, l []float64, m int) {
 // Reference returns the speech the measurement of capsule mic's signal
 // (or of a chain's output measured against that capsule) counts as the
 // talker: for a free-field room the clean speech itself; for a
-// reverberant one the clean speech through the direct path and the
-// reflections arriving within EarlyMS of it at that capsule, the direct
-// path undelayed and at gain 1. Later reverberation is not in the
-// reference, so Measure counts it as noise.
+// reverberant one the clean speech through the capsule's impulse
+// response cut EarlyMS after its direct path (the direct path and the
+// early reflections, exactly as rendered), advanced by refLead samples
+// so that the capsule's signal lags it by that much (Measure needs a lag).
+// Later reverberation is not in the reference, so Measure counts it as
+// noise.
 func Reference(r Room, speech []float64, mic int) ([]float64, error) {
 	if !Reverberant(r.Noise) {
 		return append([]float64(nil), speech...), nil
@@ -562,8 +543,21 @@ func Reference(r Room, speech []float64, mic int) ([]float64, error) {
 	if mic < 0 || mic >= len(mr) {
 		return nil, fmt.Errorf("room: reference at microphone %d of %d", mic, len(mr))
 	}
-	h, lead := s.early(talker, mr[mic], r.Rate)
-	return convolve(speech, [][]float64{h}, lead)[0], nil
+	fs := float64(r.Rate)
+	o := centroid(mr)
+	d := baseDelay + (dist(talker, mr[mic])-dist(talker, o))/array.SpeedOfSound*fs
+	h := s.responses(talker, o, mr[mic:mic+1], r.Rate, s.responseLen(r.Rate))[0]
+	clear(h[min(len(h), int(math.Ceil(d+EarlyMS*fs/1000))):])
+	return convolve(speech, [][]float64{h}, refLead)[0], nil
+}
+
+// refLead is how far a reverberant room's reference leads its capsule.
+const refLead = 40
+
+// responseLen is the length of the impulse responses rendered: the RT60
+// (the decay to -60 dB) and 20 ms.
+func (s Shoebox) responseLen(rate int) int {
+	return int(math.Ceil((s.RT60+0.02)*float64(rate))) + baseDelay + tapHalf
 }
 
 // place checks a reverberant room and returns the capsules' and the
@@ -594,8 +588,9 @@ func renderReverb(r Room, speech []float64, rng *rand.Rand) (chans, noise [][]fl
 		return nil, nil, err
 	}
 	n := len(speech)
-	length := int(math.Ceil((s.RT60+0.02)*float64(r.Rate))) + baseDelay + tapHalf
-	chans = convolve(speech, s.responses(talker, mr, r.Rate, length), 0)
+	length := s.responseLen(r.Rate)
+	o := centroid(mr)
+	chans = convolve(speech, s.responses(talker, o, mr, r.Rate, length), 0)
 	switch r.Noise {
 	case ReverbDiffuse:
 		noise = diffuseField(n, mr, r.Rate, rng)
@@ -605,7 +600,7 @@ func renderReverb(r Room, speech []float64, rng *rand.Rand) (chans, noise [][]fl
 		if err := s.check("interferer", in); err != nil {
 			return nil, nil, err
 		}
-		noise = convolve(src, s.responses(in, mr, r.Rate, length), 0)
+		noise = convolve(src, s.responses(in, o, mr, r.Rate, length), 0)
 	}
 	np := 0.0
 	for c := range noise {
