@@ -14,20 +14,25 @@ type scene struct {
 	room  room.Room
 	clean []float64
 	mics  []float32
+	// ref is the reference of the best capsule (see room.Reference),
+	// found by bestMic; nil until then.
+	ref    []float64
+	best   room.Result
+	bestCh int
 }
 
-func render(t testing.TB, r room.Room, seconds float64) scene {
+func render(t testing.TB, r room.Room, seconds float64) *scene {
 	t.Helper()
 	clean := room.Speech(seconds, r.Rate, r.Seed+1)
 	mics, err := room.Render(r, clean)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return scene{r, clean, mics}
+	return &scene{room: r, clean: clean, mics: mics}
 }
 
 // run processes the scene in 10 ms blocks and returns the mono output.
-func run(t testing.TB, c *array.Chain, s scene) []float32 {
+func run(t testing.TB, c *array.Chain, s *scene) []float32 {
 	t.Helper()
 	m := len(s.room.Mics)
 	block := s.room.Rate / 100
@@ -43,30 +48,45 @@ func run(t testing.TB, c *array.Chain, s scene) []float32 {
 	return out
 }
 
-// bestMic returns the measurement of the best single capsule.
-func bestMic(t testing.TB, s scene) room.Result {
+// bestMic returns the measurement of the best single capsule, each
+// measured against its own reference.
+func bestMic(t testing.TB, s *scene) room.Result {
 	t.Helper()
+	if s.ref != nil {
+		return s.best
+	}
 	m := len(s.room.Mics)
-	best := room.Result{SNRDB: math.Inf(-1)}
+	s.best = room.Result{SNRDB: math.Inf(-1)}
 	for c := range m {
 		ch := make([]float32, len(s.mics)/m)
 		for i := range ch {
 			ch[i] = s.mics[i*m+c]
 		}
-		r, err := room.Measure(s.clean, ch, s.room.Rate)
+		ref, err := room.Reference(s.room, s.clean, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.SNRDB > best.SNRDB {
-			best = r
+		r, err := room.Measure(ref, ch, s.room.Rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.SNRDB > s.best.SNRDB {
+			s.best, s.ref, s.bestCh = r, ref, c
 		}
 	}
-	return best
+	return s.best
 }
 
-func measure(t testing.TB, s scene, out []float32) room.Result {
+// measure measures an output against the best capsule's reference (the
+// clean speech in a free-field room).
+func measure(t testing.TB, s *scene, out []float32) room.Result {
 	t.Helper()
-	r, err := room.Measure(s.clean, out, s.room.Rate)
+	ref := s.clean
+	if room.Reverberant(s.room.Noise) {
+		bestMic(t, s)
+		ref = s.ref
+	}
+	r, err := room.Measure(ref, out, s.room.Rate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,26 +73,48 @@ func run() error {
 
 	for _, kind := range room.Kinds {
 		r := room.Room{Mics: mics, Rate: rate, TalkerDeg: 60, Noise: kind, InterfererDeg: 150, SNRDB: *snr, Seed: 1}
-		x, err := room.Render(r, clean)
+		sp, np, err := room.RenderParts(r, clean)
 		if err != nil {
 			return err
 		}
+		x := make([]float32, len(sp))
+		for i := range x {
+			x[i] = sp[i] + np[i]
+		}
+		// Each microphone is measured against its own reference (for a
+		// reverberant room, the direct path and 50 ms of reflections at
+		// that microphone); the best one's reference is the one every
+		// output of this room is measured against.
 		best, bestCh := room.Result{SNRDB: math.Inf(-1)}, 0
+		var ref []float64
 		for c := range mics {
-			res, err := room.Measure(clean, channel(x, len(mics), c), rate)
+			rc, err := room.Reference(r, clean, c)
+			if err != nil {
+				return err
+			}
+			res, err := room.Measure(rc, channel(x, len(mics), c), rate)
 			if err != nil {
 				return err
 			}
 			if res.SNRDB > best.SNRDB {
-				best, bestCh = res, c
+				best, bestCh, ref = res, c, rc
 			}
 		}
+		if room.Reverberant(kind) {
+			dry, err := room.Measure(ref, channel(sp, len(mics), bestCh), rate)
+			if err != nil {
+				return err
+			}
+			logf("%s: the speech alone at microphone %d: SNR %.2f dB, segmental %.2f dB (its late reverberation, after %d ms, against the rest)",
+				kind, bestCh, dry.SNRDB, dry.SegSNRDB, room.EarlyMS)
+		}
 		cfg := array.Defaults(mics)
-		ours, err := process(cfg, x, len(mics))
+		ours, az, err := processAz(cfg, x, len(mics))
 		if err != nil {
 			return err
 		}
-		o, err := room.Measure(clean, ours, rate)
+		logf("%s: the chain's talker direction %.1f° (talker at 60°)", kind, az)
+		o, err := room.Measure(ref, ours, rate)
 		if err != nil {
 			return err
 		}
@@ -103,7 +125,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		mo, err := room.Measure(clean, mout, rate)
+		mo, err := room.Measure(ref, mout, rate)
 		if err != nil {
 			return err
 		}
@@ -116,7 +138,7 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			p, err := room.Measure(clean, out, rate)
+			p, err := room.Measure(ref, out, rate)
 			if err != nil {
 				return fmt.Errorf("measure %s: %w", af, err)
 			}
@@ -153,12 +175,34 @@ func run() error {
 				if err != nil {
 					return err
 				}
-				a, err := room.Measure(clean, out, rate)
+				a, err := room.Measure(ref, out, rate)
 				if err != nil {
 					return err
 				}
 				logf("%s: chain with %s: gain %+.2f dB, segmental %+.2f dB", kind, v.name, a.SNRDB-best.SNRDB, a.SegSNRDB-best.SegSNRDB)
 			}
+		}
+		// What the direction estimate costs: the chain and the
+		// delay-and-sum beam alone steered at the talker's azimuth.
+		for _, alone := range []bool{false, true} {
+			scfg := array.Defaults(mics)
+			if alone {
+				scfg.HighPassHz, scfg.AutoCalibrate, scfg.Suppress, scfg.AGC = 0, false, false, false
+			}
+			scfg.SteerDeg = r.TalkerDeg
+			out, err := process(scfg, x, len(mics))
+			if err != nil {
+				return err
+			}
+			a, err := room.Measure(ref, out, rate)
+			if err != nil {
+				return err
+			}
+			what := "chain"
+			if alone {
+				what = "delay-and-sum beam alone"
+			}
+			logf("%s: %s steered at the talker's azimuth: gain %+.2f dB, segmental %+.2f dB", kind, what, a.SNRDB-best.SNRDB, a.SegSNRDB-best.SegSNRDB)
 		}
 		// The beamformers alone (their own direction estimate, every
 		// other stage off): delay-and-sum, then MVDR against it.
@@ -171,7 +215,7 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			b, err := room.Measure(clean, out, rate)
+			b, err := room.Measure(ref, out, rate)
 			if err != nil {
 				return err
 			}
@@ -235,9 +279,16 @@ func channel(x []float32, m, c int) []float32 {
 }
 
 func process(cfg array.Config, x []float32, m int) ([]float32, error) {
+	out, _, err := processAz(cfg, x, m)
+	return out, err
+}
+
+// processAz is process that also returns the chain's last talker
+// direction (NaN if it had none).
+func processAz(cfg array.Config, x []float32, m int) ([]float32, float64, error) {
 	c, err := array.New(cfg)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]float32, 0, len(x)/m)
 	block := rate / 100
@@ -245,11 +296,15 @@ func process(cfg array.Config, x []float32, m int) ([]float32, error) {
 		e := min(i+block, len(x)/m)
 		p, err := c.Process(media.PCM{Samples: x[i*m : e*m], Channels: m, Rate: rate})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, p.Samples...)
 	}
-	return out, nil
+	az := math.NaN()
+	if l, ok := c.Levels(); ok {
+		az = l.AzimuthDeg
+	}
+	return out, az, nil
 }
 
 // ffmpeg runs one audio filter over x (mono, 48 kHz) and returns its

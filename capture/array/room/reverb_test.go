@@ -221,7 +221,7 @@ func TestRenderReverberant(t *testing.T) {
 	}
 	mics4, _ := array.LookupPreset("square4")
 	for _, r := range []Room{
-		{Mics: mics4, Rate: rate, TalkerDeg: 270, Noise: ReverbDiffuse, SNRDB: 3},                       // behind the wall
+		{Mics: mics4, Rate: rate, TalkerDeg: 270, Noise: ReverbDiffuse, SNRDB: 3},                        // behind the wall
 		{Mics: mics4, Rate: rate, TalkerDeg: 60, InterfererDeg: 250, Noise: ReverbDirectional, SNRDB: 3}, // behind the wall
 	} {
 		if _, err := Render(r, clean); err == nil {
