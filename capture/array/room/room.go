@@ -13,7 +13,7 @@
 // shoebox (Shoebox, Classroom by default: 9 x 7 x 3 m, RT60 0.6 s, the box
 // on a wall at 2.2 m, the talker 3 m away and 0.6 m lower). The model is
 // Allen and Berkley's image sources: every mirror image of the source
-// whose sound arrives within the RT60 (the decay to -60 dB, about 200 000
+// whose sound arrives within the RT60 (the decay to -60 dB, about 220 000
 // images in the classroom), each a Blackman-windowed sinc of 32 taps at
 // its exact fractional delay to each capsule, scaled by 1/r and by the
 // walls' reflection coefficient once per bounce, so each reflection
