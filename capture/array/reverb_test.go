@@ -59,13 +59,13 @@ func afftdn(t *testing.T, s *scene) room.Result {
 // early reflections (late reverberation counts as noise), and beats
 // ffmpeg's afftdn on that capsule. The floors sit about 1 dB under the
 // measured figures (8 s rooms: gains 5.48 and 4.71 dB, segmental 4.82 and
-// 4.06 dB, 5.0 and 4.3 dB over afftdn). The gains are smaller than in
-// the free-field rooms of TestChainGains: the late
-// reverberation is speech, which the suppressor does not remove, and it
-// and the diffuse noise are nearly the same at capsules 35 mm apart below
-// about 2 kHz, so the beam alone gains about 1 dB whether it steers by its
-// own estimate (biased 15-20° toward broadside by the reverberation) or
-// at the talker's true azimuth; the test logs both.
+// 4.06 dB, 5.0 and 4.3 dB over afftdn). The gains are smaller than in the
+// free-field rooms of TestChainGains: the late reverberation is speech,
+// which the suppressor does not remove, and it and the diffuse noise are
+// nearly the same at every capsule of a 10.5 cm array below about 1.6 kHz,
+// so the beam alone gains about 1 dB whether it steers by its own
+// estimate (biased 15-20° toward broadside by the reverberation) or at
+// the talker's true azimuth; the test logs both.
 func TestChainGainsReverberant(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Skip("ffmpeg not installed (scripts/install-deps.sh)")
