@@ -150,8 +150,11 @@ func (b *box) addSegments(t *testing.T, m *lesson.Meta, n, size int, state strin
 		m.Duration += 4
 	}
 	m.State = state
-	write(t, filepath.Join(dir, lesson.MetaName), m.Encode())
+	// The playlist first, as the lesson store writes them: once
+	// lesson.json says the lesson is complete, a running uploader may
+	// rewrite both (a damaged segment), and nothing else writes them.
 	write(t, filepath.Join(dir, lesson.PlaylistName), m.Playlist())
+	write(t, filepath.Join(dir, lesson.MetaName), m.Encode())
 	if err := b.cat.PutLesson(*m); err != nil {
 		t.Fatal(err)
 	}
