@@ -180,12 +180,7 @@ func TestRenderReverberant(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s, n float64
-		for i := range sp {
-			s += float64(sp[i]) * float64(sp[i])
-			n += float64(np[i]) * float64(np[i])
-		}
-		if got := 10 * math.Log10(s/n); math.Abs(got-3) > 0.1 {
+		if got := energyRatioDB(sp, np); math.Abs(got-3) > 0.1 {
 			t.Errorf("%s: SNR at the capsules %.2f dB, want 3", kind, got)
 		}
 		if kind == ReverbDiffuse {

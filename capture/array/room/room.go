@@ -231,26 +231,8 @@ func pink(n int, rng *rand.Rand) []float64 {
 		out[i] = b0 + b1 + b2 + b3 + b4 + b5 + b6 + w*0.5362
 		b6 = w * 0.115926
 	}
-	highPass50(out)
+	highPass(out, 50, 48000) // 50 Hz at 48 kHz; the cut-off scales with other rates
 	return out
-}
-
-// highPass50 filters x in place with a 2nd-order Butterworth high-pass at
-// 50 Hz (for a 48 kHz rate; the cut-off scales with other rates).
-func highPass50(x []float64) {
-	w := 2 * math.Pi * 50 / 48000
-	cw, sw := math.Cos(w), math.Sin(w)
-	alpha := sw / math.Sqrt2
-	a0 := 1 + alpha
-	b0, b1, b2 := (1+cw)/2/a0, -(1+cw)/a0, (1+cw)/2/a0
-	a1, a2 := -2*cw/a0, (1-alpha)/a0
-	var s1, s2 float64
-	for i, v := range x {
-		y := b0*v + s1
-		s1 = b1*v - a1*y + s2
-		s2 = b2*v - a2*y
-		x[i] = y
-	}
 }
 
 // fan returns a fan's noise: a 100 Hz hum with harmonics up to 600 Hz
@@ -268,7 +250,7 @@ func fan(n int, rate float64, rng *rand.Rand) []float64 {
 		lp = a*lp + (1-a)*rng.NormFloat64()
 		out[i] = hum*0.6 + lp*4
 	}
-	highPass50(out)
+	highPass(out, 50, 48000) // 50 Hz at 48 kHz; the cut-off scales with other rates
 	return out
 }
 

@@ -79,12 +79,7 @@ func TestRender(t *testing.T) {
 				t.Errorf("%s: capsule %d lags %.3f samples, want %.3f", kind, c, res.Lag, baseDelay+want[c]*rate)
 			}
 		}
-		var s, n float64
-		for i := range sp {
-			s += float64(sp[i]) * float64(sp[i])
-			n += float64(np[i]) * float64(np[i])
-		}
-		if got := 10 * math.Log10(s/n); math.Abs(got-3) > 0.1 {
+		if got := energyRatioDB(sp, np); math.Abs(got-3) > 0.1 {
 			t.Errorf("%s: SNR at the capsules %.2f dB, want 3", kind, got)
 		}
 	}
@@ -107,4 +102,14 @@ func TestLocate(t *testing.T) {
 	if o, err := Locate(clean, x); err != nil || o != 12345 {
 		t.Fatalf("Locate = %d, %v; want 12345", o, err)
 	}
+}
+
+// energyRatioDB is the energy of s over that of n, in dB.
+func energyRatioDB(s, n []float32) float64 {
+	var es, en float64
+	for i := range s {
+		es += float64(s[i]) * float64(s[i])
+		en += float64(n[i]) * float64(n[i])
+	}
+	return 10 * math.Log10(es/en)
 }
