@@ -56,17 +56,7 @@ func newEventsRig(t *testing.T, devices ...string) *eventsRig {
 
 func (r *eventsRig) do(t *testing.T, token, method, path string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, r.srv.URL+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
+	return send(t, r.srv.URL, token, method, path, "")
 }
 
 // open opens the event stream at path (a ticket URL, or with token) and

@@ -76,19 +76,11 @@ func iceRig(t *testing.T) (a *API, reg *registry.Registry, token string, do func
 	t.Cleanup(srv.Close)
 	do = func(token, method, path, body string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
+		var hdr []string
 		if body != "" {
-			req.Header.Set("Content-Type", "application/sdp")
+			hdr = []string{"Content-Type", "application/sdp"}
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := send(t, srv.URL, token, method, path, body, hdr...)
 		return resp, string(b)
 	}
 	return a, reg, token, do
@@ -205,4 +197,27 @@ func TestTURNCredentialsMadeForEachViewer(t *testing.T) {
 		t.Fatalf("WHEP answer's TURN Link %q", links[1])
 	}
 	check("WHEP answer", m[1], m[2], "coach.alice", before, after)
+}
+
+// send makes one request to the API at base with token (none if empty),
+// body and header pairs hdr, and returns the response and its body.
+func send(t *testing.T, base, token, method, path, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
 }
