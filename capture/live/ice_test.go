@@ -2,7 +2,6 @@ package live
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,30 +30,12 @@ func (fx *fixture) dialAnswer(t *testing.T, session string, o whep.Options) (*wh
 	return v, answer
 }
 
-// candidateTypes are the types of the candidates in an SDP ("host",
-// "srflx", "relay").
-func candidateTypes(sdp string) map[string]int {
-	out := map[string]int{}
-	for _, line := range strings.Split(sdp, "\n") {
-		if !strings.HasPrefix(line, "a=candidate:") {
-			continue
-		}
-		f := strings.Fields(line)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "typ" {
-				out[f[i+1]]++
-			}
-		}
-	}
-	return out
-}
-
 func TestViewThroughTURN(t *testing.T) {
 	turnSrv := turntest.Start(t)
 	relay := ICE{Servers: []webrtc.ICEServer{turnSrv.ICEServer()}, Policy: webrtc.ICETransportPolicyRelay}
 	fx := newFixture(t, Config{ICE: relay})
 	v, answer := fx.dialAnswer(t, "s1", whep.Options{ICEServers: relay.Servers, ICETransportPolicy: webrtc.ICETransportPolicyRelay})
-	if types := candidateTypes(answer); types["relay"] == 0 || len(types) != 1 {
+	if types := turntest.CandidateTypes(answer); types["relay"] == 0 || len(types) != 1 {
 		t.Fatalf("the box answered with candidates %v, want relay only", types)
 	}
 	waitFor(t, "frames and audio arrive through the TURN server", func() bool {
@@ -69,7 +50,7 @@ func TestSetICEForTheNextView(t *testing.T) {
 	turnSrv := turntest.Start(t)
 	fx := newFixture(t, Config{Allow: AllowAlways})
 	_, before := fx.dialAnswer(t, "s1", whep.Options{})
-	if types := candidateTypes(before); types["host"] == 0 || types["relay"] != 0 {
+	if types := turntest.CandidateTypes(before); types["host"] == 0 || types["relay"] != 0 {
 		t.Fatalf("without ICE servers the box answered with candidates %v, want host ones", types)
 	}
 	servers := []webrtc.ICEServer{turnSrv.ICEServer()}
@@ -77,7 +58,7 @@ func TestSetICEForTheNextView(t *testing.T) {
 	servers[0].URLs[0] = "turn:changed.invalid" // SetICE keeps its own copy
 	v, after := fx.dialAnswer(t, "s2", whep.Options{ICEServers: []webrtc.ICEServer{turnSrv.ICEServer()},
 		ICETransportPolicy: webrtc.ICETransportPolicyRelay})
-	if types := candidateTypes(after); types["relay"] == 0 || len(types) != 1 {
+	if types := turntest.CandidateTypes(after); types["relay"] == 0 || len(types) != 1 {
 		t.Fatalf("after SetICE relay the box answered with candidates %v, want relay only", types)
 	}
 	waitFor(t, "frames arrive through the TURN server", func() bool { return v.Counts().VideoFrames >= 10 })

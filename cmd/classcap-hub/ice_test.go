@@ -124,17 +124,8 @@ func TestLiveViewThroughTURN(t *testing.T) {
 	}
 	// Neither side offers anything but relayed candidates.
 	for side, sdp := range map[string]string{"viewer's offer": offered, "box's answer": answered} {
-		n := 0
-		for line := range strings.Lines(sdp) {
-			if strings.HasPrefix(line, "a=candidate:") {
-				n++
-				if !strings.Contains(line, " typ relay") {
-					t.Errorf("the %s has a candidate that is not relayed: %s", side, strings.TrimSpace(line))
-				}
-			}
-		}
-		if n == 0 {
-			t.Errorf("the %s has no candidate", side)
+		if k := turntest.CandidateTypes(sdp); k["relay"] == 0 || len(k) != 1 {
+			t.Errorf("the %s has candidates %v, want relayed ones only", side, k)
 		}
 	}
 
@@ -207,23 +198,6 @@ auth_secret_file = "`+secretFile+`"
 	}
 }
 
-// candidateKinds counts the candidate types of an SDP (host, srflx, relay).
-func candidateKinds(sdp string) map[string]int {
-	out := map[string]int{}
-	for line := range strings.Lines(sdp) {
-		if !strings.HasPrefix(line, "a=candidate:") {
-			continue
-		}
-		f := strings.Fields(line)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "typ" {
-				out[f[i+1]]++
-			}
-		}
-	}
-	return out
-}
-
 // TestLiveICESetFromTheHub: the box's ICE servers and relay policy, set
 // with config set on the hub, reach the running box and the next viewer
 // goes through the TURN server.
@@ -257,8 +231,8 @@ func TestLiveICESetFromTheHub(t *testing.T) {
 		t.Cleanup(func() { v.Close() })
 		return v, answer
 	}
-	if _, answer := dial(whep.Options{}); candidateKinds(answer)["host"] == 0 || candidateKinds(answer)["relay"] != 0 {
-		t.Fatalf("before the hub's settings the box answers with candidates %v, want host ones", candidateKinds(answer))
+	if _, answer := dial(whep.Options{}); turntest.CandidateTypes(answer)["host"] == 0 || turntest.CandidateTypes(answer)["relay"] != 0 {
+		t.Fatalf("before the hub's settings the box answers with candidates %v, want host ones", turntest.CandidateTypes(answer))
 	}
 
 	set := filepath.Join(t.TempDir(), "live.toml")
@@ -275,7 +249,7 @@ func TestLiveICESetFromTheHub(t *testing.T) {
 
 	v, answer := dial(whep.Options{ICEServers: []webrtc.ICEServer{turnSrv.ICEServer()},
 		ICETransportPolicy: webrtc.ICETransportPolicyRelay})
-	if k := candidateKinds(answer); k["relay"] == 0 || len(k) != 1 {
+	if k := turntest.CandidateTypes(answer); k["relay"] == 0 || len(k) != 1 {
 		t.Fatalf("after the hub's settings the box answers with candidates %v, want relay only", k)
 	}
 	waitLong(t, "the viewer receives pictures and sound through the TURN server", 60*time.Second, func() bool {

@@ -8,6 +8,7 @@ package turntest
 import (
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -140,4 +141,22 @@ func (c *counting) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(b)
 	c.n.Add(uint64(n))
 	return n, addr, err
+}
+
+// CandidateTypes counts the types of the ICE candidates in an SDP ("host",
+// "srflx", "relay"), so a test can tell what a side offered.
+func CandidateTypes(sdp string) map[string]int {
+	out := map[string]int{}
+	for line := range strings.Lines(sdp) {
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "typ" {
+				out[f[i+1]]++
+			}
+		}
+	}
+	return out
 }
