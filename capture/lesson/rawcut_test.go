@@ -1,9 +1,7 @@
 package lesson
 
 import (
-	"bytes"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -114,40 +112,6 @@ func (c *counterRig) skipBlocks(at time.Duration, n int) int64 {
 	return gapAt
 }
 
-// rawFile is what a raw file holds: its format and the counter of each
-// sample frame.
-type rawFile struct {
-	format rawaudio.Format
-	frames []int64
-}
-
-func readCounters(t *testing.T, path string) rawFile {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := rawaudio.ParseHeader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := b[f.DataOffset : f.DataOffset+f.DataBytes]
-	fb := f.Channels * 3
-	if len(data)%fb != 0 {
-		t.Fatalf("%s: %d bytes of samples, not whole frames", path, len(data))
-	}
-	out := rawFile{format: f}
-	s24 := func(p []byte) int64 { return int64(int32(uint32(p[0])<<8|uint32(p[1])<<16|uint32(p[2])<<24) >> 8) }
-	for i := 0; i+fb <= len(data); i += fb {
-		v, neg := s24(data[i:]), s24(data[i+3:])
-		if neg != -v {
-			t.Fatalf("%s: frame %d: channels 0 and 1 hold %d and %d", path, i/fb, v, neg)
-		}
-		out.frames = append(out.frames, v)
-	}
-	return out
-}
-
 // firstFrameFrom returns the first raw frame whose media time is at or
 // after media time at (the lesson's media time 0 is pipeline time origin).
 func firstFrameFrom(at, origin time.Duration, rate int) int64 {
@@ -173,18 +137,18 @@ func checkCounters(t *testing.T, s *Store, m Meta, c *counterRig) {
 	var all []int64
 	var prevEnd float64
 	for i, e := range m.Raw {
-		got := readCounters(t, filepath.Join(s.Dir(m.ID), e.Name))
-		if len(got.frames) == 0 {
+		_, got := mediatest.RawCounts(t, filepath.Join(s.Dir(m.ID), e.Name))
+		if len(got) == 0 {
 			t.Fatalf("raw file %s is empty", e.Name)
 		}
-		first := got.frames[0]
+		first := got[0]
 		// (c) start and duration name the samples.
 		want := float64(first)/float64(c.rate) - c.origin.Seconds()
 		if math.Abs(e.Start-want) > half {
 			t.Errorf("%s: lesson.json start %.9f s, its first sample (%d) is at %.9f s", e.Name, e.Start, first, want)
 		}
-		if d := e.Duration * float64(c.rate); math.Abs(d-float64(len(got.frames))) > 0.5 {
-			t.Errorf("%s: lesson.json duration %.9f s, the file holds %d frames", e.Name, e.Duration, len(got.frames))
+		if d := e.Duration * float64(c.rate); math.Abs(d-float64(len(got))) > 0.5 {
+			t.Errorf("%s: lesson.json duration %.9f s, the file holds %d frames", e.Name, e.Duration, len(got))
 		}
 		// (a) the first file of a segment begins at the segment's start.
 		start, ok := segStart[e.Segment]
@@ -200,7 +164,7 @@ func checkCounters(t *testing.T, s *Store, m Meta, c *counterRig) {
 			t.Errorf("%s starts at %.9f s, the file before it ends at %.9f s", e.Name, e.Start, prevEnd)
 		}
 		prevEnd = e.Start + e.Duration
-		all = append(all, got.frames...)
+		all = append(all, got...)
 	}
 	// (b) nothing lost, nothing doubled.
 	f0 := firstFrameFrom(0, c.origin, c.rate)
@@ -310,18 +274,18 @@ func TestRawAudioCrashKeepsStarts(t *testing.T) {
 	half := 0.5 / 48000
 	next := firstFrameFrom(0, c.origin, 48000)
 	for _, e := range m.Raw {
-		got := readCounters(t, filepath.Join(s.Dir(id), e.Name))
-		first := got.frames[0]
+		_, got := mediatest.RawCounts(t, filepath.Join(s.Dir(id), e.Name))
+		first := got[0]
 		if at := float64(first)/48000 - c.origin.Seconds(); math.Abs(e.Start-at) > half {
 			t.Errorf("%s: start %.9f s in lesson.json, its first sample is at %.9f s", e.Name, e.Start, at)
 		}
-		if math.Abs(e.Duration*48000-float64(len(got.frames))) > 0.5 {
-			t.Errorf("%s: duration %.9f s, %d frames", e.Name, e.Duration, len(got.frames))
+		if math.Abs(e.Duration*48000-float64(len(got))) > 0.5 {
+			t.Errorf("%s: duration %.9f s, %d frames", e.Name, e.Duration, len(got))
 		}
 		for next == gapAt || next == gapAt+480 {
 			next += 480
 		}
-		for i, v := range got.frames {
+		for i, v := range got {
 			if v != next {
 				t.Fatalf("%s: frame %d is sample %d, want %d", e.Name, i, v, next)
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/classcap/classcap/capture/h264"
 
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/rawaudio"
 )
 
 // H264 makes an H.264 stream with ffmpeg (one slice per picture, no
@@ -168,4 +169,35 @@ func Concat(t testing.TB, dir string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// RawCounts reads a raw microphone file (capture/rawaudio, 24-bit) made
+// from a counting signal: channel 0 of sample frame n carries a count and
+// channel 1 its negation. It returns the file's header and the count of
+// each frame, failing t on a file that does not hold such frames.
+func RawCounts(t testing.TB, path string) (rawaudio.Format, []int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rawaudio.ParseHeader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := f.Channels * 3
+	data := b[f.DataOffset : f.DataOffset+f.DataBytes]
+	if f.Bits != 24 || f.Channels < 2 || len(data)%fb != 0 {
+		t.Fatalf("%s: %+v, %d bytes of samples: not whole 24-bit frames of 2 or more channels", path, f, len(data))
+	}
+	s24 := func(p []byte) int64 { return int64(int32(uint32(p[0])<<8|uint32(p[1])<<16|uint32(p[2])<<24) >> 8) }
+	out := make([]int64, 0, len(data)/fb)
+	for i := 0; i < len(data); i += fb {
+		v, neg := s24(data[i:]), s24(data[i+3:])
+		if neg != -v {
+			t.Fatalf("%s: frame %d: channels 0 and 1 hold %d and %d, not a count and its negation", path, i/fb, v, neg)
+		}
+		out = append(out, v)
+	}
+	return f, out
 }

@@ -1,16 +1,15 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/classcap/classcap/capture/lesson"
 	"github.com/classcap/classcap/capture/media"
+	"github.com/classcap/classcap/capture/mediatest"
 	"github.com/classcap/classcap/capture/rawaudio"
 )
 
@@ -52,32 +51,15 @@ func (g *rig) pumpRaw(c *counterMic, lead time.Duration, n int) {
 	}
 }
 
-// rawCounts reads the counts of a raw file's sample frames.
+// rawCounts reads the counts of a raw file's sample frames, from the
+// array's four microphones.
 func rawCounts(t *testing.T, path string) []int64 {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	f, counts := mediatest.RawCounts(t, path)
+	if f.Channels != 4 {
+		t.Fatalf("%s: %+v, want 4 channels", path, f)
 	}
-	f, err := rawaudio.ParseHeader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s24 := func(p []byte) int64 { return int64(int32(uint32(p[0])<<8|uint32(p[1])<<16|uint32(p[2])<<24) >> 8) }
-	var out []int64
-	fb := f.Channels * 3
-	data := b[f.DataOffset : f.DataOffset+f.DataBytes]
-	if f.Channels != 4 || f.Bits != 24 || len(data)%fb != 0 {
-		t.Fatalf("%s: %+v, %d bytes of samples", path, f, len(data))
-	}
-	for i := 0; i < len(data); i += fb {
-		v := s24(data[i:])
-		if s24(data[i+3:]) != -v {
-			t.Fatalf("%s: frame %d is not a frame of the counter", path, i/fb)
-		}
-		out = append(out, v)
-	}
-	return out
+	return counts
 }
 
 // With keep_raw, the lesson's raw files are cut at its segments' starts to
