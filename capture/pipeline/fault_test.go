@@ -219,12 +219,7 @@ func TestSetAudioRestartsWithNewSettings(t *testing.T) {
 	out := &collect{}
 	p := New(Config{AudioChannels: 1, AudioBitrateBps: 32000}, Passthrough(&fakeCam{fail: make(chan struct{})}),
 		&fakeMic{fail: make(chan struct{})}, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	pauses := &backoffs{}
-	p.after = pauses.after
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	pauses, stop := runCountingPauses(t, p)
 	waitFor(t, "mono audio", func() bool { _, a := out.counts(); return a >= 5 })
 	p.SetAudio(AudioSettings{Channels: 2, BitrateBps: 64000, Complexity: 5})
 	waitFor(t, "stereo audio", func() bool {
@@ -235,8 +230,7 @@ func TestSetAudioRestartsWithNewSettings(t *testing.T) {
 	if f := p.Faults(); len(f) != 0 || len(pauses.get()) != 0 {
 		t.Errorf("a restart for new settings counted as a failure: faults %v, pauses %v", f, pauses.get())
 	}
-	cancel()
-	<-done
+	stop()
 }
 
 // SetVideo restarts the camera half at once with another source: the
@@ -255,12 +249,7 @@ func TestSetVideoRestartsWithNewEncoder(t *testing.T) {
 	src := Reopened(func() (*Video, error) { opens.Add(1); return EncodedWith(cam, sw), nil })
 	p := New(Config{AudioChannels: 1, AudioBitrateBps: 32000}, src,
 		&fakeMic{fail: make(chan struct{})}, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	pauses := &backoffs{}
-	p.after = pauses.after
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	pauses, stop := runCountingPauses(t, p)
 	waitFor(t, "pictures from the software encoder", func() bool { v, _ := out.counts(); return v >= 5 && p.Encoder() == "openh264" })
 
 	p.SetVideo(nil)
@@ -279,12 +268,26 @@ func TestSetVideoRestartsWithNewEncoder(t *testing.T) {
 	if f := p.Faults(); len(f) != 0 || len(pauses.get()) != 0 {
 		t.Errorf("a restart for a new encoder counted as a failure: faults %v, pauses %v", f, pauses.get())
 	}
-	cancel()
-	<-done
+	stop()
 	if !w.sw.closed || !w.hw.closed {
 		t.Errorf("encoders left open: software closed %v, hardware closed %v", w.sw.closed, w.hw.closed)
 	}
 	if opens.Load() != 2 {
 		t.Errorf("the replaced source was opened %d times, want 2", opens.Load())
 	}
+}
+
+// runCountingPauses runs p, recording the pauses it would take before
+// restarting a failed half; stop ends the run and waits for it (the test's
+// end does too).
+func runCountingPauses(t *testing.T, p *Pipeline) (*backoffs, func()) {
+	pauses := &backoffs{}
+	p.after = pauses.after
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return pauses, stop
 }
