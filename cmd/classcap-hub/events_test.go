@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -29,17 +28,7 @@ func (h *testHub) openEvents(t *testing.T, token string) *ssetest.Stream {
 	if status != 200 || !strings.HasPrefix(url, "/api/v1/events?t=") {
 		t.Fatalf("events ticket: %d %v", status, m)
 	}
-	req, _ := http.NewRequest("GET", h.http+url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET /api/v1/events: %d %s", resp.StatusCode, b)
-	}
-	return ssetest.Read(resp.Body)
+	return ssetest.Open(t, h.http+url, "")
 }
 
 // TestHubStopsWithOpenEventStreams: a hub stopping ends the event streams

@@ -4,9 +4,12 @@ package ssetest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -22,6 +25,32 @@ type Stream struct {
 	events   chan Event
 	comments chan string
 	err      chan error
+}
+
+// Open GETs the event stream at url, with a bearer token unless token is
+// empty, fails t unless it is answered 200 with text/event-stream, and
+// reads it until the test ends.
+func Open(t testing.TB, url, token string) *Stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %q %s", url, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	return Read(resp.Body)
 }
 
 // Read starts reading r; close r to stop it.
