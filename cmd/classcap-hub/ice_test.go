@@ -97,24 +97,11 @@ func TestLiveViewThroughTURN(t *testing.T) {
 		ice.Servers[0].Username != turntest.Username || ice.Servers[0].Credential != turntest.Password {
 		t.Fatalf("the hub tells viewers %+v", ice)
 	}
-	o := whep.Options{Loopback: true, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
+	o := whep.Options{ICETransportPolicy: webrtc.ICETransportPolicyRelay}
 	for _, s := range ice.Servers {
 		o.ICEServers = append(o.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	c := &whep.Client{Endpoint: h.http + "/live/" + box.id + "/whep", Token: coach}
-	var offered, answered string
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
-		offered = offer
-		a, err := c.Signal(ctx, offer)
-		answered = a
-		return a, err
-	}, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v, offered, answered, c := viewThroughHub(t, h, box.id, coach, o)
 
 	// The WHEP answer announces the hub's server (RFC 9725 section 4.6).
 	want := []string{`<` + turnSrv.URL + `>; rel="ice-server"; username="` + turntest.Username + `"; credential="` +
@@ -138,6 +125,8 @@ func TestLiveViewThroughTURN(t *testing.T) {
 	turnSrv.CarriedVideo(t, n.VideoBytes)
 	t.Logf("through the TURN server: %d frames, %d audio packets, %d video bytes; the server received %d bytes; pair %s",
 		n.VideoFrames, n.AudioPackets, n.VideoBytes, turnSrv.Received(), p)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if st, err := c.Delete(ctx); err != nil || st != http.StatusOK {
 		t.Fatalf("DELETE: %d %v", st, err)
 	}
@@ -215,20 +204,7 @@ func TestLiveICESetFromTheHub(t *testing.T) {
 	})
 	dial := func(o whep.Options) (*whep.Viewer, string) {
 		t.Helper()
-		c := &whep.Client{Endpoint: h.http + "/live/" + box.id + "/whep", Token: coach}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		var answer string
-		o.Loopback = true
-		v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
-			a, err := c.Signal(ctx, offer)
-			answer = a
-			return a, err
-		}, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { v.Close() })
+		v, _, answer, _ := viewThroughHub(t, h, box.id, coach, o)
 		return v, answer
 	}
 	if _, answer := dial(whep.Options{}); turntest.CandidateTypes(answer)["host"] == 0 || turntest.CandidateTypes(answer)["relay"] != 0 {
@@ -257,6 +233,30 @@ func TestLiveICESetFromTheHub(t *testing.T) {
 		return n.Keyframes >= 1 && n.VideoFrames >= 15 && n.AudioPackets >= 50
 	})
 	turntest.RelayPair(t, v)
+}
+
+// viewThroughHub opens a WHEP view of device through the hub as token, on
+// loopback, with o's ICE settings: the viewer (closed when the test ends),
+// the offer and answer exchanged, and the client, which holds the answer's
+// Link headers and the session.
+func viewThroughHub(t *testing.T, h *testHub, device, token string, o whep.Options) (*whep.Viewer, string, string, *whep.Client) {
+	t.Helper()
+	c := &whep.Client{Endpoint: h.http + "/live/" + device + "/whep", Token: token}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var offered, answered string
+	o.Loopback = true
+	v, err := whep.Dial(ctx, func(ctx context.Context, offer string) (string, error) {
+		offered = offer
+		a, err := c.Signal(ctx, offer)
+		answered = a
+		return a, err
+	}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v, offered, answered, c
 }
 
 // heldTURN forwards UDP between browsers and a TURN server, holding what
